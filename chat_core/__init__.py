@@ -1,0 +1,1 @@
+"""Real-time chat backend: domain core, stores, transports."""

@@ -1,0 +1,146 @@
+"""`chat serve | token | create-table | cleanup`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+from .config import Settings, load_settings
+from .errors import Invalid
+
+log = logging.getLogger("chat.cli")
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(coro)  # type: ignore[arg-type]
+        return
+    uvloop.run(coro)  # type: ignore[arg-type]
+
+
+def _open_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}/"
+
+
+def serve(settings: Settings) -> int:
+    from .logs import configure_logging
+    from .realtime.node import ChatNode
+
+    configure_logging(settings.log_level)
+    if not settings.auth_configured:
+        print(
+            "chat serve: no CHAT_JWT_SECRET or CHAT_JWKS_URL is set. Set one, or CHAT_DEV=1 for a "
+            "development server that signs its own tokens.",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.dev:
+        secret_note = "a random secret (tokens die with this process)" if settings.jwt_secret_is_random else (
+            "CHAT_JWT_SECRET"
+        )
+        log.warning(
+            "DEVELOPMENT MODE: POST /dev/token hands out a token for any user; never expose this server",
+            extra={"secret": secret_note},
+        )
+        print(
+            "\n  *** DEVELOPMENT MODE: anyone can get a token for any user via POST /dev/token ***\n"
+            f"  Open {_open_url(settings)}?user=alice&peer=bob and "
+            f"{_open_url(settings)}?user=bob&peer=alice in two tabs to chat.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(f"chat serving on {_open_url(settings)}", file=sys.stderr, flush=True)
+
+    async def main() -> None:
+        node = await ChatNode.open(settings)
+        await node.serve()
+
+    _run(main())
+    return 0
+
+
+def token(settings: Settings, user_id: str, ttl_s: int, name: str | None) -> int:
+    from .auth import issue_token
+
+    if settings.jwt_secret is None or settings.jwt_secret_is_random:
+        print("chat token: set CHAT_JWT_SECRET to the server's secret", file=sys.stderr)
+        return 2
+    print(issue_token(settings.jwt_secret, user_id, ttl_s=ttl_s, name=name))
+    return 0
+
+
+def create_table(settings: Settings) -> int:
+    import boto3
+
+    from .stores.dynamodb_schema import create_table as create
+
+    create(boto3.client("dynamodb"), settings.dynamodb_table)
+    print(f"table {settings.dynamodb_table} is ready")
+    return 0
+
+
+def cleanup(settings: Settings) -> int:
+    from .logs import configure_logging
+    from .realtime.fanout import NullFanout, PublisherFanout
+    from .service import ChatService
+    from .stores import open_store
+
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        store = await open_store(settings)
+        fanout = PublisherFanout.redis(settings.redis_url) if settings.redis_url else NullFanout()
+        service = ChatService(
+            store,
+            fanout,
+            node_id="cli-cleanup",
+            presence_grace_s=settings.presence_grace_s,
+            presence_ttl_s=settings.presence_ttl_s,
+        )
+        try:
+            report = await service.cleanup(int(time.time() * 1000) + 60_000, local=False)
+            print(
+                f"nodes reaped {report.nodes_reaped}, connections reaped {report.connections_reaped}, "
+                f"users offline {report.users_offline}, complete {report.complete}"
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chat", description="Real-time chat server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the Socket.IO + HTTP server (settings from the environment)")
+    token_cmd = commands.add_parser("token", help="print a token for USER signed with CHAT_JWT_SECRET")
+    token_cmd.add_argument("user")
+    token_cmd.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token_cmd.add_argument("--name", default=None, help="display name claim")
+    commands.add_parser("create-table", help="create the DynamoDB table (CHAT_DYNAMODB_TABLE)")
+    commands.add_parser("cleanup", help="one cleanup pass: reap dead nodes' connections, settle offline users")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except Invalid as bad:
+        print(f"chat: {bad.message}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "token":
+        return token(settings, args.user, args.ttl, args.name)
+    if args.command == "create-table":
+        return create_table(settings)
+    return cleanup(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Settings, read once from the environment into one frozen object."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import Invalid
+
+StoreKind = Literal["sqlite", "dynamodb"]
+
+DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3001
+    dev: bool = False
+    jwt_secret: str | None = None
+    jwt_secret_is_random: bool = False
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    store: StoreKind = "sqlite"
+    sqlite_path: str = "./chat.db"
+    dynamodb_table: str = "chat"
+    redis_url: str | None = None
+    presence_grace_s: float = 5.0
+    presence_ttl_s: float = 60.0
+    cleanup_interval_s: float = 30.0
+    ping_interval_s: float = 25.0
+    ping_timeout_s: float = 20.0
+    drain_timeout_s: float = 20.0
+    reconnect_after_ms: int = 1000
+    max_frame_bytes: int = 64 * 1024
+    max_http_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(6))
+
+    @property
+    def auth_configured(self) -> bool:
+        return self.jwt_secret is not None or self.jwks_url is not None
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise Invalid(f"{name} must not be negative")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return DEFAULT_CORS_ORIGINS
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if "*" in origins:
+        raise Invalid("CHAT_CORS_ORIGINS must list origins; '*' is not allowed")
+    return origins
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting once. Raises Invalid with the variable's name on a bad value."""
+    env = os.environ if env is None else env
+    dev = _flag(env, "CHAT_DEV")
+    secret = env.get("CHAT_JWT_SECRET") or None
+    jwks_url = env.get("CHAT_JWKS_URL") or None
+    random_secret = False
+    if dev and secret is None and jwks_url is None:
+        secret = secrets.token_urlsafe(32)
+        random_secret = True
+    store = env.get("CHAT_STORE", "sqlite").strip().lower()
+    if store not in ("sqlite", "dynamodb"):
+        raise Invalid(f"CHAT_STORE must be sqlite or dynamodb, got {store!r}")
+    port = int(_number(env, "PORT", 3001))
+    if not 0 < port < 65536:
+        raise Invalid("PORT must be between 1 and 65535")
+    kwargs: dict[str, object] = {}
+    if env.get("CHAT_NODE_ID"):
+        kwargs["node_id"] = env["CHAT_NODE_ID"]
+    return Settings(
+        host=env.get("HOST", "127.0.0.1"),
+        port=port,
+        dev=dev,
+        jwt_secret=secret,
+        jwt_secret_is_random=random_secret,
+        jwks_url=jwks_url,
+        jwt_audience=env.get("CHAT_JWT_AUDIENCE") or None,
+        jwt_issuer=env.get("CHAT_JWT_ISSUER") or None,
+        cors_origins=_origins(env.get("CHAT_CORS_ORIGINS")),
+        store=store,  # type: ignore[arg-type]
+        sqlite_path=env.get("CHAT_SQLITE_PATH", "./chat.db"),
+        dynamodb_table=env.get("CHAT_DYNAMODB_TABLE", "chat"),
+        redis_url=env.get("CHAT_REDIS_URL") or None,
+        presence_grace_s=_number(env, "CHAT_PRESENCE_GRACE_S", 5.0),
+        presence_ttl_s=_number(env, "CHAT_PRESENCE_TTL_S", 60.0),
+        cleanup_interval_s=_number(env, "CHAT_CLEANUP_INTERVAL_S", 30.0),
+        ping_interval_s=_number(env, "CHAT_PING_INTERVAL_S", 25.0),
+        ping_timeout_s=_number(env, "CHAT_PING_TIMEOUT_S", 20.0),
+        drain_timeout_s=_number(env, "CHAT_DRAIN_TIMEOUT_S", 20.0),
+        reconnect_after_ms=int(_number(env, "CHAT_RECONNECT_AFTER_MS", 1000)),
+        max_frame_bytes=int(_number(env, "CHAT_MAX_FRAME_BYTES", 64 * 1024)),
+        max_http_body_bytes=int(_number(env, "CHAT_MAX_HTTP_BODY_BYTES", 64 * 1024)),
+        log_level=env.get("CHAT_LOG_LEVEL", "INFO").upper(),
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,1 @@
+"""HTTP transport: the Starlette app shared by the container and the Lambda handler."""

@@ -1,0 +1,254 @@
+"""The HTTP API (PROTOCOL.md "HTTP API"): parse, call the service, shape JSON. No Socket.IO here,
+so the Lambda handler imports it without the realtime server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import payloads, wire
+from ..auth import Identity, TokenVerifier, issue_token
+from ..config import Settings
+from ..errors import HTTP_STATUS, ChatError, Forbidden, Internal, Invalid, NotFound, TooLarge, Unauthorized
+from ..service import ChatService
+from .openapi import openapi_document
+from .origins import OriginPolicy
+
+log = logging.getLogger("chat.http")
+
+WEB_DIST = Path(__file__).resolve().parent.parent / "web_dist"
+INBOX_DEFAULT = 20
+INBOX_MAX = 100
+
+ServiceProvider = Callable[[], Awaitable[ChatService]]
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(error: ChatError) -> JSONResponse:
+    return JSONResponse({"error": error.to_wire()}, status_code=HTTP_STATUS[error.code])
+
+
+class OriginGuard:
+    """Refuses browser requests from origins outside the policy and answers CORS for the rest."""
+
+    def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        if not self.policy.allows(origin, scope.get("scheme", "http"), headers.get("host")):
+            await error_response(Forbidden("origin not allowed"))(scope, receive, send)
+            return
+        cors = (
+            {
+                "access-control-allow-origin": origin,
+                "access-control-allow-credentials": "true",
+                "vary": "Origin",
+            }
+            if origin
+            else {}
+        )
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            preflight = Response(
+                status_code=204,
+                headers={
+                    **cors,
+                    "access-control-allow-methods": "GET, POST, OPTIONS",
+                    "access-control-allow-headers": "authorization, content-type",
+                    "access-control-max-age": "600",
+                },
+            )
+            await preflight(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Any) -> None:
+            if message["type"] == "http.response.start" and cors:
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k.encode(), v.encode()) for k, v in cors.items()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+class HttpApi:
+    def __init__(self, service: ServiceProvider, verifier: TokenVerifier, settings: Settings) -> None:
+        self._service = service
+        self._verifier = verifier
+        self._settings = settings
+        self.draining = False
+
+    async def _identity(self, request: Request) -> Identity:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization: Bearer <token> is required")
+        return await self._verifier.verify(token.strip())
+
+    async def _body(self, request: Request) -> object:
+        declared = request.headers.get("content-length")
+        limit = self._settings.max_http_body_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"body is larger than {limit} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise TooLarge(f"body is larger than {limit} bytes")
+        if not body:
+            return None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise Invalid("body must be JSON") from None
+
+    async def healthz(self, request: Request) -> Response:
+        if self.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def list_chats(self, request: Request) -> Response:
+        who = await self._identity(request)
+        limit = payloads.limit_param(request.query_params.get("limit"), INBOX_DEFAULT, INBOX_MAX)
+        cursor = request.query_params.get("cursor") or None
+        page = await (await self._service()).list_chats(who.user_id, limit, cursor)
+        return JSONResponse(
+            {"chats": [wire.chat(c, who.user_id) for c in page.chats], "nextCursor": page.next_cursor}
+        )
+
+    async def create_chat(self, request: Request) -> Response:
+        who = await self._identity(request)
+        parsed = payloads.create_chat(await self._body(request))
+        chat, created = await (await self._service()).create_chat(who.user_id, parsed)
+        return JSONResponse(wire.chat(chat, who.user_id), status_code=201 if created else 200)
+
+    async def get_chat(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        chat = await (await self._service()).get_chat(who.user_id, chat_id)
+        return JSONResponse(wire.chat(chat, who.user_id))
+
+    async def get_messages(self, request: Request) -> Response:
+        who = await self._identity(request)
+        query = request.query_params
+        parsed = payloads.GetMessages(
+            chat_id=payloads.chat_id(request.path_params["chat_id"]),
+            before_seq=payloads.seq_param(query.get("beforeSeq"), "beforeSeq"),
+            after_seq=payloads.seq_param(query.get("afterSeq"), "afterSeq"),
+            limit=payloads.limit_param(query.get("limit")),
+        )
+        page = await (await self._service()).get_messages(who.user_id, parsed)
+        return JSONResponse(wire.page(page))
+
+    async def send_message(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        parsed = payloads.send_message(await self._body(request), chat=chat_id)
+        result = await (await self._service()).send_message(who.user_id, parsed, None)
+        return JSONResponse(wire.message(result.message), status_code=201 if result.created else 200)
+
+    async def mark_read(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        parsed = payloads.mark_read(await self._body(request), chat=chat_id)
+        result = await (await self._service()).mark_read(who.user_id, parsed)
+        return JSONResponse(
+            {"chatId": result.chat_id, "readSeq": result.read_seq, "unreadCount": result.unread_count}
+        )
+
+    async def dev_token(self, request: Request) -> Response:
+        if not self._settings.dev or self._settings.jwt_secret is None:
+            raise NotFound("not found")
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise Invalid("body must be an object")
+        user_id = payloads.user_id(body.get("userId"))
+        return JSONResponse({"token": issue_token(self._settings.jwt_secret, user_id, ttl_s=12 * 3600)})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(dev=self._settings.dev))
+
+
+async def _chat_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ChatError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound("no such route"))
+    if exc.status_code == 405:
+        return JSONResponse(
+            {"error": {"code": "INVALID", "message": "method not allowed"}}, status_code=405
+        )
+    return error_response(Invalid(str(exc.detail)))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("request failed", exc_info=exc, extra={"path": request.url.path})
+    return error_response(Internal())
+
+
+def create_http_app(
+    service: ServiceProvider, verifier: TokenVerifier, settings: Settings
+) -> tuple[Starlette, HttpApi]:
+    api = HttpApi(service, verifier, settings)
+    routes: list[Route | Mount] = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/v1/chats", api.list_chats, methods=["GET"]),
+        Route("/v1/chats", api.create_chat, methods=["POST"]),
+        Route("/v1/chats/{chat_id}", api.get_chat, methods=["GET"]),
+        Route("/v1/chats/{chat_id}/messages", api.get_messages, methods=["GET"]),
+        Route("/v1/chats/{chat_id}/messages", api.send_message, methods=["POST"]),
+        Route("/v1/chats/{chat_id}/read", api.mark_read, methods=["POST"]),
+        Route("/dev/token", api.dev_token, methods=["POST"]),
+    ]
+    if (WEB_DIST / "index.html").is_file():
+        routes.append(Mount("/", app=StaticFiles(directory=WEB_DIST, html=True), name="web"))
+    else:
+        routes.append(Route("/", _no_demo, methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(OriginGuard, policy=OriginPolicy(settings.cors_origins))],
+        exception_handlers={ChatError: _chat_error, HTTPException: _http_error, Exception: _unexpected},
+    )
+    return app, api
+
+
+async def _no_demo(request: Request) -> Response:
+    index = WEB_DIST / "index.html"
+    if index.is_file():  # built after start-up
+        return FileResponse(index)
+    return JSONResponse(
+        {
+            "service": "chat",
+            "status": "ok",
+            "demo": "not built: run `make web` (needs Node.js) and restart to get the demo page here",
+        }
+    )

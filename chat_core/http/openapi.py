@@ -1,0 +1,289 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..payloads import (
+    MAX_CLIENT_MESSAGE_ID_CHARS,
+    MAX_CONTENT_CHARS,
+    MAX_GROUP_MEMBERS,
+    MAX_PAGE,
+    MAX_TITLE_CHARS,
+)
+
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,128}$"}
+_SEQ = {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}
+_TIME = {"type": "string", "format": "date-time"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "INVALID",
+        401: "UNAUTHORIZED",
+        403: "FORBIDDEN (browser origin not allowed)",
+        404: "NOT_FOUND",
+        413: "TOO_LARGE",
+        429: "RATE_LIMITED",
+        503: "UNAVAILABLE",
+    }
+    return {str(s): {"description": text[s], **_json(_ref("Error"))} for s in statuses}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema}
+
+
+_CHAT_ID = _param("chatId", "path", {"type": "string"}, required=True)
+_AUTH_ERRORS = (400, 401, 403, 404, 429, 503)
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "enum": [
+                            "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "INVALID",
+                            "TOO_LARGE", "RATE_LIMITED", "UNAVAILABLE", "INTERNAL",
+                        ],
+                    },
+                    "message": {"type": "string"},
+                },
+            }
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": ["id", "chatId", "seq", "senderId", "content", "clientMessageId", "createdAt"],
+        "properties": {
+            "id": {"type": "string"},
+            "chatId": {"type": "string"},
+            "seq": {"type": "integer", "minimum": 1},
+            "senderId": _ID,
+            "content": {"type": "string"},
+            "clientMessageId": {"type": "string"},
+            "createdAt": _TIME,
+        },
+    },
+    "Chat": {
+        "type": "object",
+        "required": ["id", "type", "title", "members", "createdAt", "lastSeq", "lastMessage", "unreadCount"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["direct", "group"]},
+            "title": {"type": ["string", "null"]},
+            "members": {"type": "array", "items": _ID},
+            "createdAt": _TIME,
+            "lastSeq": {"type": "integer", "minimum": 0},
+            "lastMessage": {"oneOf": [_ref("Message"), {"type": "null"}]},
+            "unreadCount": {"type": "integer", "minimum": 0},
+            "lastActivityAt": _TIME,
+            "readSeqs": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+    },
+    "MessagePage": {
+        "type": "object",
+        "required": ["messages", "hasMore"],
+        "properties": {"messages": {"type": "array", "items": _ref("Message")}, "hasMore": {"type": "boolean"}},
+    },
+}
+
+
+def openapi_document(*, dev: bool = False) -> dict[str, Any]:
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness (503 while the node drains)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "ok", **_json({"type": "object"})},
+                    "503": {"description": "draining", **_json({"type": "object"})},
+                },
+            }
+        },
+        "/v1/chats": {
+            "get": {
+                "summary": "The caller's chats, newest activity first",
+                "security": secured,
+                "parameters": [
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100}),
+                    _param("cursor", "query", {"type": "string"}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a page of chats",
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["chats", "nextCursor"],
+                                "properties": {
+                                    "chats": {"type": "array", "items": _ref("Chat")},
+                                    "nextCursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(*_AUTH_ERRORS),
+                },
+            },
+            "post": {
+                "summary": "Create a group, or open the direct chat with a user",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["type", "members"],
+                                    "properties": {
+                                        "type": {"const": "group"},
+                                        "title": {"type": ["string", "null"], "maxLength": MAX_TITLE_CHARS},
+                                        "members": {
+                                            "type": "array",
+                                            "items": _ID,
+                                            "minItems": 1,
+                                            "maxItems": MAX_GROUP_MEMBERS,
+                                        },
+                                    },
+                                },
+                                {
+                                    "type": "object",
+                                    "required": ["type", "recipientId"],
+                                    "properties": {"type": {"const": "direct"}, "recipientId": _ID},
+                                },
+                            ]
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {"description": "created", **_json(_ref("Chat"))},
+                    "200": {"description": "the direct chat existed", **_json(_ref("Chat"))},
+                    **_errors(*_AUTH_ERRORS, 413),
+                },
+            },
+        },
+        "/v1/chats/{chatId}": {
+            "get": {
+                "summary": "One chat of the caller",
+                "security": secured,
+                "parameters": [_CHAT_ID],
+                "responses": {"200": {"description": "the chat", **_json(_ref("Chat"))}, **_errors(*_AUTH_ERRORS)},
+            }
+        },
+        "/v1/chats/{chatId}/messages": {
+            "get": {
+                "summary": "History, oldest first",
+                "security": secured,
+                "parameters": [
+                    _CHAT_ID,
+                    _param("beforeSeq", "query", _SEQ),
+                    _param("afterSeq", "query", _SEQ),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                ],
+                "responses": {
+                    "200": {"description": "a page", **_json(_ref("MessagePage"))},
+                    **_errors(*_AUTH_ERRORS),
+                },
+            },
+            "post": {
+                "summary": "Send a message (idempotent on clientMessageId)",
+                "security": secured,
+                "parameters": [_CHAT_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["content", "clientMessageId"],
+                            "properties": {
+                                "content": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
+                                "clientMessageId": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": MAX_CLIENT_MESSAGE_ID_CHARS,
+                                },
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {"description": "stored and delivered", **_json(_ref("Message"))},
+                    "200": {"description": "a replay: the first message", **_json(_ref("Message"))},
+                    **_errors(*_AUTH_ERRORS, 413),
+                },
+            },
+        },
+        "/v1/chats/{chatId}/read": {
+            "post": {
+                "summary": "Raise the caller's read mark",
+                "security": secured,
+                "parameters": [_CHAT_ID],
+                "requestBody": {
+                    "required": False,
+                    **_json({"type": "object", "properties": {"upToSeq": _SEQ}}),
+                },
+                "responses": {
+                    "200": {
+                        "description": "the read mark now stored",
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["chatId", "readSeq", "unreadCount"],
+                                "properties": {
+                                    "chatId": {"type": "string"},
+                                    "readSeq": {"type": "integer"},
+                                    "unreadCount": {"type": "integer"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(*_AUTH_ERRORS, 413),
+                },
+            }
+        },
+    }
+    if dev:
+        paths["/dev/token"] = {
+            "post": {
+                "summary": "Dev mode only: a token for any user",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    **_json({"type": "object", "required": ["userId"], "properties": {"userId": _ID}}),
+                },
+                "responses": {
+                    "200": {
+                        "description": "a token",
+                        **_json({"type": "object", "properties": {"token": {"type": "string"}}}),
+                    },
+                    **_errors(400, 413),
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Chat HTTP API", "version": "1.0.0"},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "security": secured,
+        "paths": paths,
+    }

@@ -1,0 +1,154 @@
+"""The two ports of the core. The service talks to storage and fan-out only through these.
+
+Every Store method may raise `chat_core.errors.Unavailable` when the backing service is down
+or its retries ran out; it must then have written nothing half-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from .models import AppendResult, Chat, ChatPage, ConnectionRef, MessagePage, Presence, UnreadCounts
+
+
+class Store(Protocol):
+    # --- chats -------------------------------------------------------------------------------
+    async def create_chat(self, chat: Chat) -> tuple[Chat, bool]:
+        """Store a new chat (last_seq 0, no messages, every read mark 0).
+
+        If a chat with that id exists already, store nothing and return (existing, False); this is
+        what makes the deterministic direct-chat id race-free. Otherwise return (chat, True).
+        """
+        ...
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        """The chat with its members, read marks, last_seq and last message; None if unknown."""
+        ...
+
+    async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+        """The user's chats, newest activity first (ties by id), at most `limit` of them.
+
+        `cursor` is None or a value this store returned as next_cursor for the same user; a cursor
+        that does not parse raises Invalid. next_cursor is None on the last page.
+        """
+        ...
+
+    # --- messages ----------------------------------------------------------------------------
+    async def append_message(
+        self,
+        chat_id: str,
+        sender_id: str,
+        content: str,
+        client_message_id: str,
+        message_id: str,
+        now_ms: int,
+    ) -> AppendResult:
+        """Durably store a message under the next seq of the chat, exactly once.
+
+        Idempotent on (chat_id, sender_id, client_message_id): a repeat, even a concurrent one,
+        stores nothing and returns the first message with created=False. On a new message the
+        chat's last_seq, last message and last activity move to it and the sender's read mark
+        advances to its seq. Seqs are strictly increasing per chat and never reused. Returns only
+        once the write is durable. The caller has checked that the chat exists and the sender is
+        a member.
+        """
+        ...
+
+    async def list_messages(
+        self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> MessagePage:
+        """Messages oldest first.
+
+        With after_seq: the first `limit` with seq > after_seq (and < before_seq if given);
+        has_more when more follow within the range. Without: the last `limit` with
+        seq < before_seq (or the latest); has_more when older ones exist.
+        """
+        ...
+
+    async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
+        """Raise the user's read mark to up_to_seq (never lower it); return the mark now stored."""
+        ...
+
+    async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
+        """For each user: unread in this chat and across all of the user's chats."""
+        ...
+
+    async def contacts(self, user_id: str) -> set[str]:
+        """Every user who shares at least one chat with user_id (not the user itself)."""
+        ...
+
+    # --- presence ----------------------------------------------------------------------------
+    async def open_connection(self, ref: ConnectionRef, now_ms: int) -> bool:
+        """Record a live connection. True when the user was offline before (announce online)."""
+        ...
+
+    async def close_connection(self, ref: ConnectionRef, now_ms: int) -> int:
+        """Remove a connection record (idempotent); return the user's live connections left.
+
+        The user stays online (in the grace period) until `settle_offline` flips them.
+        """
+        ...
+
+    async def settle_offline(self, user_id: str, now_ms: int) -> bool:
+        """Mark the user offline if they are online with no live connection.
+
+        True for exactly one caller per transition (that caller announces user_offline).
+        """
+        ...
+
+    async def presence(self, user_ids: Iterable[str]) -> dict[str, Presence]:
+        """Presence of each user; one never seen is offline with last_seen None."""
+        ...
+
+    async def touch_node(self, node_id: str, now_ms: int) -> None:
+        """Heartbeat of a node: its connections are live while this is fresh."""
+        ...
+
+    async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
+        """Nodes whose last heartbeat is older than the bound (they died without cleaning up)."""
+        ...
+
+    async def node_connections(self, node_id: str, limit: int) -> list[ConnectionRef]:
+        """Up to `limit` connection records left by a node."""
+        ...
+
+    async def forget_node(self, node_id: str) -> None:
+        """Drop a node's heartbeat record (after its connections are gone)."""
+        ...
+
+    async def idle_online_users(self, limit: int) -> list[str]:
+        """Users still marked online who have no live connection (their offline is not settled)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+class Fanout(Protocol):
+    """Delivers events to sockets wherever they are connected (one node or many)."""
+
+    async def to_users(
+        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
+    ) -> None:
+        """Every connection of every listed user, except the socket skip_sid."""
+        ...
+
+    async def to_chat_viewers(
+        self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()
+    ) -> None:
+        """Every socket that joined the chat (join_chat) and has not left, except skip_sids."""
+        ...
+
+    async def to_socket(self, event: str, data: object, sid: str) -> None:
+        """One socket."""
+        ...
+
+    async def enter_chat_room(self, sid: str, chat_id: str) -> None:
+        """Add a socket held by this node to the chat's viewers (called on the socket's node)."""
+        ...
+
+    async def leave_chat_room(self, sid: str, chat_id: str) -> None:
+        """Remove a socket held by this node from the chat's viewers."""
+        ...

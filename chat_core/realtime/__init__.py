@@ -1,0 +1,1 @@
+"""Socket.IO transport: the AsyncServer, its event namespace, fan-out adapters, drain."""

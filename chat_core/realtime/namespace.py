@@ -1,0 +1,191 @@
+"""The Socket.IO event namespace: parse, call the service, shape the ack. No business rules here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from .. import payloads, wire
+from ..auth import Identity, TokenVerifier
+from ..clock import iso_ms, now_ms
+from ..errors import ChatError, Internal, Invalid, Unauthorized, Unavailable
+from ..service import ChatService
+from .fanout import user_room
+
+log = logging.getLogger("chat.realtime")
+
+PROTOCOL_VERSION = 1
+
+ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_requested", default=True)
+
+Result = tuple[dict[str, Any], str | None]
+Handler = Callable[[str, Identity, object], Awaitable[Result]]
+
+
+class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """Records whether the client asked for an ack, which python-socketio does not expose."""
+
+    async def _handle_event_internal(
+        self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None
+    ) -> None:
+        ACK_REQUESTED.set(id is not None)  # each event runs in its own task: the value stays local
+        await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+
+class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(self, service: ChatService, verifier: TokenVerifier) -> None:
+        super().__init__("/")
+        self._service = service
+        self._verifier = verifier
+        self.identities: dict[str, Identity] = {}
+        self.in_flight = 0
+        self.draining = False
+        self._events: dict[str, Handler] = {
+            "join_chat": self._join_chat,
+            "leave_chat": self._leave_chat,
+            "send_message": self._send_message,
+            "mark_messages_read": self._mark_read,
+            "get_active_users": self._get_active_users,
+            "get_chat_info": self._get_chat_info,
+            "get_messages": self._get_messages,
+            "typing": self._typing,
+            "ping": self._ping,
+        }
+        self._compat_events = {
+            "get_active_users": "active_users",
+            "get_chat_info": "chat_info",
+            "ping": "pong",
+        }
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self._connect(args[0], args[2] if len(args) > 2 else None)
+        if event == "disconnect":
+            return await self._disconnect(args[0])
+        sid = args[0]
+        payload = args[1] if len(args) > 1 else None
+        return await self._dispatch(event, sid, payload)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def _connect(self, sid: str, auth: object) -> bool:
+        if self.draining:
+            error = Unavailable("server is shutting down; reconnect to another node")
+            raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_wire())
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            identity = await self._verifier.verify(token)
+        except Unauthorized as refused:
+            log.info("connection refused", extra={"sid": sid, "reason": refused.message})
+            raise socketio.exceptions.ConnectionRefusedError(refused.message, refused.to_wire()) from None
+        self.identities[sid] = identity
+        await self.enter_room(sid, user_room(identity.user_id))
+        try:
+            await self._service.connect(identity.user_id, sid)
+        except ChatError as failure:
+            self.identities.pop(sid, None)
+            raise socketio.exceptions.ConnectionRefusedError(failure.message, failure.to_wire()) from None
+        log.info("connected", extra={"sid": sid, "user_id": identity.user_id})
+        # the CONNECT packet is queued when this handler returns; `connected` must follow it
+        asyncio.get_running_loop().call_soon(self._greet, sid, identity.user_id)
+        return True
+
+    def _greet(self, sid: str, user_id: str) -> None:
+        data = {
+            "userId": user_id,
+            "connectionId": sid,
+            "serverTime": iso_ms(now_ms()),
+            "protocol": PROTOCOL_VERSION,
+        }
+        task = asyncio.ensure_future(self.emit("connected", data, to=sid))
+        task.add_done_callback(_log_failure)
+
+    async def _disconnect(self, sid: str) -> None:
+        identity = self.identities.pop(sid, None)
+        if identity is None:
+            return
+        log.info("disconnected", extra={"sid": sid, "user_id": identity.user_id})
+        try:
+            await self._service.disconnect(identity.user_id, sid)
+        except ChatError as failure:
+            log.warning("disconnect bookkeeping failed", extra={"sid": sid, "error": failure.code})
+
+    # --- events -------------------------------------------------------------------------------
+    async def _dispatch(self, event: str, sid: str, payload: object) -> dict[str, Any]:
+        ack_requested = ACK_REQUESTED.get()
+        self.in_flight += 1
+        try:
+            identity = self.identities.get(sid)
+            if identity is None:
+                raise Unauthorized("not connected")
+            handler = self._events.get(event)
+            if handler is None:
+                raise Invalid("unknown event")
+            fields, compat_event = await handler(sid, identity, payload)
+            if compat_event is not None:
+                await self.emit(compat_event, fields, to=sid)
+            return {"ok": True, **fields}
+        except ChatError as failure:
+            error = failure
+        except Exception:
+            log.exception("event handler failed", extra={"sid": sid, "event": event[:64]})
+            error = Internal()
+        finally:
+            self.in_flight -= 1
+        if not ack_requested:
+            await self.emit(
+                "chat_error", {"event": str(event)[:64], "code": error.code, "message": error.message}, to=sid
+            )
+        return {"ok": False, "error": error.to_wire()}
+
+    async def _join_chat(self, sid: str, who: Identity, data: object) -> Result:
+        result = await self._service.join_chat(who.user_id, payloads.join_chat(data), sid)
+        return {
+            "chat": wire.chat(result.chat, who.user_id),
+            "messages": [wire.message(m) for m in result.messages],
+            "hasMore": result.has_more,
+        }, None
+
+    async def _leave_chat(self, sid: str, who: Identity, data: object) -> Result:
+        await self._service.leave_chat(who.user_id, payloads.chat_ref(data), sid)
+        return {}, None
+
+    async def _send_message(self, sid: str, who: Identity, data: object) -> Result:
+        request = payloads.send_message(data)
+        result = await self._service.send_message(who.user_id, request, sid)
+        message = wire.message(result.message)
+        await self.emit("message_sent", {"clientMessageId": request.client_message_id, "message": message}, to=sid)
+        return {"message": message}, None
+
+    async def _mark_read(self, sid: str, who: Identity, data: object) -> Result:
+        result = await self._service.mark_read(who.user_id, payloads.mark_read(data))
+        return {"chatId": result.chat_id, "readSeq": result.read_seq, "unreadCount": result.unread_count}, None
+
+    async def _get_active_users(self, sid: str, who: Identity, data: object) -> Result:
+        chat_id = payloads.chat_ref(data)
+        users = await self._service.active_users(who.user_id, chat_id)
+        return {"chatId": chat_id, "users": [wire.presence(p) for p in users]}, "active_users"
+
+    async def _get_chat_info(self, sid: str, who: Identity, data: object) -> Result:
+        chat = await self._service.get_chat(who.user_id, payloads.chat_ref(data))
+        return {"chat": wire.chat(chat, who.user_id)}, "chat_info"
+
+    async def _get_messages(self, sid: str, who: Identity, data: object) -> Result:
+        page = await self._service.get_messages(who.user_id, payloads.get_messages(data))
+        return wire.page(page), None
+
+    async def _typing(self, sid: str, who: Identity, data: object) -> Result:
+        await self._service.set_typing(who.user_id, payloads.typing(data))
+        return {}, None
+
+    async def _ping(self, sid: str, who: Identity, data: object) -> Result:
+        return {"serverTime": iso_ms(now_ms()), "t": payloads.ping(data)}, "pong"
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("emit failed", exc_info=task.exception())

@@ -1,0 +1,188 @@
+"""One realtime node: uvicorn serving Socket.IO and the HTTP app, the periodic cleanup, and the
+SIGTERM drain that PROTOCOL.md describes (python-socketio's shutdown() does not disconnect)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Generator
+from typing import Any
+
+import socketio
+import uvicorn
+
+from ..auth import TokenVerifier
+from ..config import Settings
+from ..http.app import create_http_app
+from ..http.origins import OriginPolicy
+from ..ports import Store
+from ..service import ChatService
+from ..stores import open_store
+from . import jsonmod
+from .fanout import SocketIoFanout
+from .namespace import ChatNamespace, ChatSocketServer
+
+log = logging.getLogger("chat.node")
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: SIGTERM starts our drain instead, and we exit 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _client_manager(settings: Settings) -> Any:
+    if settings.redis_url:
+        return socketio.AsyncRedisManager(settings.redis_url)
+    return None
+
+
+class ChatNode:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.sio = ChatSocketServer(
+            async_mode="asgi",
+            client_manager=_client_manager(settings),
+            cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
+            cors_credentials=True,
+            json=jsonmod,
+            ping_interval=settings.ping_interval_s,
+            ping_timeout=settings.ping_timeout_s,
+            max_http_buffer_size=settings.max_frame_bytes,
+            transports=["polling", "websocket"],
+            logger=False,
+            engineio_logger=False,
+        )
+        self.service = ChatService(
+            store,
+            SocketIoFanout(self.sio),
+            node_id=settings.node_id,
+            presence_grace_s=settings.presence_grace_s,
+            presence_ttl_s=settings.presence_ttl_s,
+        )
+        verifier = TokenVerifier.from_settings(settings)
+        self.namespace = ChatNamespace(self.service, verifier)
+        self.sio.register_namespace(self.namespace)
+
+        async def provide() -> ChatService:
+            return self.service
+
+        http_app, self.http_api = create_http_app(provide, verifier, settings)
+        self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=http_app, socketio_path="socket.io")
+        self.server: _Uvicorn | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(cls, settings: Settings) -> ChatNode:
+        return cls(settings, await open_store(settings))
+
+    async def serve(self) -> None:
+        settings = self.settings
+        config = uvicorn.Config(
+            self.asgi,
+            host=settings.host,
+            port=settings.port,
+            lifespan="off",
+            ws="websockets-sansio",
+            ws_max_size=settings.max_frame_bytes,
+            ws_per_message_deflate=False,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        self.server = _Uvicorn(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_drain)
+        await self.service.store.touch_node(settings.node_id, int(time.time() * 1000))
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        self._tasks.append(asyncio.create_task(self._cleanup_loop()))
+        try:
+            await self.server.serve()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.store.close()
+            log.info("stopped", extra={"node_id": settings.node_id})
+
+    def request_drain(self) -> None:
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self.drain())
+        elif self.server is not None:
+            self.server.force_exit = True  # a second signal: stop now
+
+    async def drain(self) -> None:
+        """Stop taking connections, warn the sockets, finish in-flight work, drop presence records,
+        close the transports (so clients reconnect elsewhere), announce who went offline, exit."""
+        settings = self.settings
+        started = time.monotonic()
+        deadline = started + settings.drain_timeout_s
+        log.info("draining", extra={"sockets": len(self.namespace.identities)})
+        self.namespace.draining = True
+        self.http_api.draining = True
+        if self.server is not None:
+            for listener in self.server.servers:
+                listener.close()
+        await socketio.AsyncManager.emit(
+            self.sio.manager,
+            "server_draining",
+            {"reconnectAfterMs": settings.reconnect_after_ms},
+            namespace="/",
+        )
+        while self.namespace.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        by_user: dict[str, list[str]] = {}
+        for sid, identity in list(self.namespace.identities.items()):
+            by_user.setdefault(identity.user_id, []).append(sid)
+        try:
+            await self.service.close_local_connections(by_user)
+        except Exception:
+            log.exception("could not remove presence records while draining")
+        for eio_socket in list(self.sio.eio.sockets.values()):
+            eio_socket.queue.put_nowait(None)  # ends the websocket writer: the transport closes
+            await eio_socket.close(wait=False, abort=True)
+        # disconnect handlers scheduled offline checks after the grace period; wait for them so
+        # users who did not come back elsewhere are announced offline before we exit
+        remaining = max(0.0, deadline - time.monotonic()) + settings.presence_grace_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.service.wait_offline_checks(), timeout=remaining)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.service.wait_background(), timeout=2)
+        log.info("drained", extra={"seconds": round(time.monotonic() - started, 3)})
+        if self.server is not None:
+            self.server.should_exit = True
+
+    async def _heartbeat_loop(self) -> None:
+        period = max(0.5, min(self.settings.cleanup_interval_s, self.settings.presence_ttl_s / 3))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.store.touch_node(self.settings.node_id, int(time.time() * 1000))
+            except Exception:
+                log.exception("heartbeat failed")
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.5, self.settings.cleanup_interval_s))
+            try:
+                report = await self.service.cleanup()
+            except Exception:
+                log.exception("cleanup failed")
+                continue
+            if report.connections_reaped or report.users_offline or report.nodes_reaped:
+                log.info(
+                    "cleanup",
+                    extra={
+                        "nodes_reaped": report.nodes_reaped,
+                        "connections_reaped": report.connections_reaped,
+                        "users_offline": report.users_offline,
+                    },
+                )

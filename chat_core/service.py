@@ -1,0 +1,402 @@
+"""Every business rule of the chat, once: membership, seq, idempotency, unread, read marks,
+typing and presence. Transports parse, call one method here, and shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+
+from . import payloads, wire
+from .clock import now_ms
+from .errors import Invalid, NotFound
+from .ids import direct_chat_id, group_chat_id, ulid
+from .models import AppendResult, Chat, ChatPage, ConnectionRef, Message, MessagePage, Presence
+from .ports import Fanout, Store
+from .viewers import ViewerRegistry
+
+log = logging.getLogger("chat.service")
+
+JOIN_RECENT = 50
+JOIN_RECOVERY_MAX = 500
+MEMBERSHIP_CACHE_SIZE = 50_000
+REAP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    chat: Chat
+    messages: tuple[Message, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    chat_id: str
+    read_seq: int
+    unread_count: int
+
+
+@dataclass(slots=True)
+class CleanupReport:
+    nodes_reaped: int = 0
+    connections_reaped: int = 0
+    users_offline: int = 0
+    typing_expired: int = 0
+    idle_state_dropped: int = 0
+    complete: bool = True
+    errors: list[str] = field(default_factory=list)
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: Store,
+        fanout: Fanout,
+        *,
+        node_id: str,
+        presence_grace_s: float = 5.0,
+        presence_ttl_s: float = 60.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.store = store
+        self.fanout = fanout
+        self.node_id = node_id
+        self.viewers = ViewerRegistry()
+        self._grace_ms = int(presence_grace_s * 1000)
+        self._ttl_ms = int(presence_ttl_s * 1000)
+        self._clock = clock
+        self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._send_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._offline_checks: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- membership ---------------------------------------------------------------------------
+    def _remember(self, chat: Chat) -> frozenset[str]:
+        members = frozenset(chat.members)
+        self._members[chat.id] = members
+        self._members.move_to_end(chat.id)
+        if len(self._members) > MEMBERSHIP_CACHE_SIZE:
+            self._members.popitem(last=False)
+        return members
+
+    async def _require_member(self, user_id: str, chat_id: str) -> frozenset[str]:
+        """Members of a chat the user belongs to; NotFound otherwise, so ids do not leak."""
+        members = self._members.get(chat_id)
+        if members is None:
+            chat = await self.store.get_chat(chat_id)
+            if chat is None:
+                raise NotFound("chat not found")
+            members = self._remember(chat)
+        if user_id not in members:
+            raise NotFound("chat not found")
+        return members
+
+    async def _member_chat(self, user_id: str, chat_id: str) -> Chat:
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or user_id not in chat.members:
+            raise NotFound("chat not found")
+        self._remember(chat)
+        return chat
+
+    # --- chats --------------------------------------------------------------------------------
+    async def open_direct(self, user_id: str, recipient_id: str) -> tuple[Chat, bool]:
+        if recipient_id == user_id:
+            raise Invalid("recipientId must be another user")
+        chat_id = direct_chat_id(user_id, recipient_id)
+        existing = await self.store.get_chat(chat_id)
+        if existing is not None:
+            self._remember(existing)
+            return existing, False
+        now = self._clock()
+        members = tuple(sorted((user_id, recipient_id)))
+        chat, created = await self.store.create_chat(
+            Chat(chat_id, "direct", None, members, now, 0, now, None, dict.fromkeys(members, 0))
+        )
+        self._remember(chat)
+        return chat, created
+
+    async def create_chat(self, user_id: str, request: payloads.CreateChat) -> tuple[Chat, bool]:
+        if request.type == "direct":
+            assert request.recipient_id is not None
+            return await self.open_direct(user_id, request.recipient_id)
+        members = (user_id, *(m for m in request.members if m != user_id))
+        if len(members) < 2:
+            raise Invalid("a group needs at least one member besides its creator")
+        now = self._clock()
+        chat, created = await self.store.create_chat(
+            Chat(group_chat_id(), "group", request.title, members, now, 0, now, None, dict.fromkeys(members, 0))
+        )
+        self._remember(chat)
+        return chat, created
+
+    async def get_chat(self, user_id: str, chat_id: str) -> Chat:
+        return await self._member_chat(user_id, chat_id)
+
+    async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+        return await self.store.list_chats(user_id, limit, cursor)
+
+    # --- viewing ------------------------------------------------------------------------------
+    async def join_chat(self, user_id: str, request: payloads.JoinChat, sid: str | None) -> JoinResult:
+        if request.recipient_id is not None:
+            chat, _ = await self.open_direct(user_id, request.recipient_id)
+        else:
+            assert request.chat_id is not None
+            chat = await self._member_chat(user_id, request.chat_id)
+        if request.since_seq is None:
+            page = await self.store.list_messages(chat.id, before_seq=None, after_seq=None, limit=JOIN_RECENT)
+        else:
+            page = await self.store.list_messages(
+                chat.id, before_seq=None, after_seq=request.since_seq, limit=JOIN_RECOVERY_MAX
+            )
+        if sid is not None:
+            first = self.viewers.join(chat.id, sid)
+            await self.fanout.enter_chat_room(sid, chat.id)
+            if first:
+                await self.fanout.to_chat_viewers(
+                    "user_joined_chat",
+                    {"chatId": chat.id, "userId": user_id},
+                    chat.id,
+                    skip_sids=self.viewers.local_sids(user_id),
+                )
+        return JoinResult(chat, page.messages, page.has_more)
+
+    async def leave_chat(self, user_id: str, chat_id: str, sid: str) -> None:
+        await self._require_member(user_id, chat_id)
+        await self.fanout.leave_chat_room(sid, chat_id)
+        if self.viewers.leave(chat_id, sid):
+            await self._announce_left(user_id, chat_id)
+
+    async def _announce_left(self, user_id: str, chat_id: str) -> None:
+        skip = self.viewers.local_sids(user_id)
+        if self.viewers.set_typing(chat_id, user_id, False, self._clock()):
+            await self.fanout.to_chat_viewers(
+                "user_typing", {"chatId": chat_id, "userId": user_id, "isTyping": False}, chat_id, skip_sids=skip
+            )
+        await self.fanout.to_chat_viewers(
+            "user_left_chat", {"chatId": chat_id, "userId": user_id}, chat_id, skip_sids=skip
+        )
+
+    async def set_typing(self, user_id: str, request: payloads.Typing) -> None:
+        await self._require_member(user_id, request.chat_id)
+        if self.viewers.set_typing(request.chat_id, user_id, request.is_typing, self._clock()):
+            await self.fanout.to_chat_viewers(
+                "user_typing",
+                {"chatId": request.chat_id, "userId": user_id, "isTyping": request.is_typing},
+                request.chat_id,
+                skip_sids=self.viewers.local_sids(user_id),
+            )
+
+    # --- messages -----------------------------------------------------------------------------
+    async def send_message(self, user_id: str, request: payloads.SendMessage, sid: str | None) -> AppendResult:
+        members = await self._require_member(user_id, request.chat_id)
+        lock = self._acquire_send_lock(request.chat_id)
+        try:
+            # seq assignment and the emit stay in one critical section so that sockets of this
+            # node see one chat's messages in seq order
+            async with lock:
+                result = await self.store.append_message(
+                    request.chat_id,
+                    user_id,
+                    request.content,
+                    request.client_message_id,
+                    ulid(),
+                    self._clock(),
+                )
+                if result.created:
+                    await self.fanout.to_users(
+                        "new_message", wire.message(result.message), members, skip_sid=sid
+                    )
+        finally:
+            self._release_send_lock(request.chat_id)
+        if result.created:
+            self._spawn(self._notify_unread(request.chat_id, members))
+        return result
+
+    def _acquire_send_lock(self, chat_id: str) -> asyncio.Lock:
+        lock, users = self._send_locks.get(chat_id) or (asyncio.Lock(), 0)
+        self._send_locks[chat_id] = (lock, users + 1)
+        return lock
+
+    def _release_send_lock(self, chat_id: str) -> None:
+        lock, users = self._send_locks[chat_id]
+        if users <= 1:
+            del self._send_locks[chat_id]
+        else:
+            self._send_locks[chat_id] = (lock, users - 1)
+
+    async def _notify_unread(self, chat_id: str, members: Collection[str]) -> None:
+        counts = await self.store.unread_counts(chat_id, sorted(members))
+        for member, count in counts.items():
+            await self.fanout.to_users(
+                "unread_count",
+                {"chatId": chat_id, "unreadCount": count.chat_unread, "totalUnread": count.total_unread},
+                [member],
+            )
+
+    async def get_messages(self, user_id: str, request: payloads.GetMessages) -> MessagePage:
+        await self._require_member(user_id, request.chat_id)
+        return await self.store.list_messages(
+            request.chat_id, before_seq=request.before_seq, after_seq=request.after_seq, limit=request.limit
+        )
+
+    async def mark_read(self, user_id: str, request: payloads.MarkRead) -> ReadResult:
+        chat = await self._member_chat(user_id, request.chat_id)
+        previous = chat.read_seqs.get(user_id, 0)
+        target = chat.last_seq if request.up_to_seq is None else min(request.up_to_seq, chat.last_seq)
+        read_seq = await self.store.mark_read(chat.id, user_id, target)
+        counts = (await self.store.unread_counts(chat.id, [user_id]))[user_id]
+        if read_seq > previous:
+            await self.fanout.to_users(
+                "messages_read", {"chatId": chat.id, "userId": user_id, "readSeq": read_seq}, chat.members
+            )
+            await self.fanout.to_users(
+                "unread_count",
+                {"chatId": chat.id, "unreadCount": counts.chat_unread, "totalUnread": counts.total_unread},
+                [user_id],
+            )
+        return ReadResult(chat.id, read_seq, counts.chat_unread)
+
+    async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
+        members = await self._require_member(user_id, chat_id)
+        chat_members = sorted(members)
+        found = await self.store.presence(chat_members)
+        return [found[m] for m in chat_members]
+
+    # --- connections and presence -------------------------------------------------------------
+    async def connect(self, user_id: str, sid: str) -> None:
+        self.viewers.add_socket(user_id, sid)
+        check = self._offline_checks.pop(user_id, None)
+        if check is not None:
+            check.cancel()
+        became_online = await self.store.open_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
+        if became_online:
+            await self._announce_presence(user_id, "user_online", {"userId": user_id})
+
+    async def disconnect(self, user_id: str, sid: str) -> None:
+        for chat_id in self.viewers.remove_socket(sid):
+            await self._announce_left(user_id, chat_id)
+        remaining = await self.store.close_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
+        if remaining == 0 and user_id not in self.viewers.sids_by_user:
+            self._schedule_offline_check(user_id)
+
+    def _schedule_offline_check(self, user_id: str) -> None:
+        async def check() -> None:
+            await asyncio.sleep(self._grace_ms / 1000)
+            self._offline_checks.pop(user_id, None)
+            await self.settle_offline(user_id)
+
+        previous = self._offline_checks.pop(user_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(check())
+        self._offline_checks[user_id] = task
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    async def settle_offline(self, user_id: str) -> bool:
+        """Announce the user offline if no connection is left anywhere (one announcer per transition)."""
+        if not await self.store.settle_offline(user_id, self._clock()):
+            return False
+        seen = (await self.store.presence([user_id]))[user_id]
+        await self._announce_presence(user_id, "user_offline", wire.presence(seen) | {"online": False})
+        return True
+
+    async def _announce_presence(self, user_id: str, event: str, data: dict[str, object]) -> None:
+        contacts = await self.store.contacts(user_id)
+        if contacts:
+            payload = {k: v for k, v in data.items() if k in ("userId", "lastSeen")}
+            await self.fanout.to_users(event, payload, contacts)
+
+    async def close_local_connections(self, sids_by_user: dict[str, list[str]]) -> list[str]:
+        """Drop this node's connection records (drain); return users left with no connection."""
+        now = self._clock()
+        idle = []
+        for user_id, sids in sids_by_user.items():
+            remaining = -1
+            for sid in sids:
+                remaining = await self.store.close_connection(ConnectionRef(user_id, sid, self.node_id), now)
+            if remaining == 0:
+                idle.append(user_id)
+        return idle
+
+    async def wait_offline_checks(self) -> None:
+        checks = list(self._offline_checks.values())
+        if checks:
+            await asyncio.gather(*checks, return_exceptions=True)
+
+    # --- cleanup ------------------------------------------------------------------------------
+    async def cleanup(self, deadline_ms: int | None = None, *, local: bool = True) -> CleanupReport:
+        """The periodic job: heartbeat, drop idle node state, reap dead nodes, settle offline users.
+
+        Idempotent; stops early (report.complete False) when the deadline is near, so a scheduled
+        run continues where it left off next time.
+        """
+        report = CleanupReport()
+        now = self._clock()
+        if local:
+            await self.store.touch_node(self.node_id, now)
+            for chat_id, user_id in self.viewers.expired_typing(now):
+                report.typing_expired += 1
+                await self.fanout.to_chat_viewers(
+                    "user_typing", {"chatId": chat_id, "userId": user_id, "isTyping": False}, chat_id
+                )
+            report.idle_state_dropped = self.viewers.prune()
+
+        def out_of_time() -> bool:
+            return deadline_ms is not None and self._clock() >= deadline_ms
+
+        for node_id in await self.store.stale_nodes(now - self._ttl_ms):
+            if node_id == self.node_id:
+                continue
+            while not out_of_time():
+                refs = await self.store.node_connections(node_id, REAP_BATCH)
+                for ref in refs:
+                    await self.store.close_connection(ref, self._clock())
+                report.connections_reaped += len(refs)
+                if len(refs) < REAP_BATCH:
+                    await self.store.forget_node(node_id)
+                    report.nodes_reaped += 1
+                    break
+            if out_of_time():
+                report.complete = False
+                return report
+
+        idle = await self.store.idle_online_users(REAP_BATCH)
+        if idle:
+            settled_before = self._clock() - self._grace_ms
+            for presence in (await self.store.presence(idle)).values():
+                if out_of_time():
+                    report.complete = False
+                    break
+                if presence.last_seen_ms is not None and presence.last_seen_ms > settled_before:
+                    continue  # still inside its grace period
+                if presence.user_id in self._offline_checks:
+                    continue  # this node's own timer will settle it
+                if await self.settle_offline(presence.user_id):
+                    report.users_offline += 1
+        return report
+
+    # --- background tasks ---------------------------------------------------------------------
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background task failed")
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def wait_background(self) -> None:
+        pending = [t for t in self._background if t not in self._offline_checks.values()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)

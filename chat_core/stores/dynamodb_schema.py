@@ -1,0 +1,80 @@
+"""The one DynamoDB table of the chat store, as data, and the call that creates it.
+
+template.yaml declares the same table for CloudFormation; tests/dynamodb/test_template.py proves the
+two agree. docs/dynamodb.md explains every key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+PK: Final = "pk"
+SK: Final = "sk"
+GSI1: Final = "gsi1"
+GSI1_PK: Final = "gsi1pk"
+GSI1_SK: Final = "gsi1sk"
+TTL_ATTRIBUTE: Final = "expiresAt"
+BILLING_MODE: Final = "PAY_PER_REQUEST"
+
+ATTRIBUTE_DEFINITIONS: Final[list[dict[str, str]]] = [
+    {"AttributeName": PK, "AttributeType": "S"},
+    {"AttributeName": SK, "AttributeType": "S"},
+    {"AttributeName": GSI1_PK, "AttributeType": "S"},
+    {"AttributeName": GSI1_SK, "AttributeType": "S"},
+]
+
+KEY_SCHEMA: Final[list[dict[str, str]]] = [
+    {"AttributeName": PK, "KeyType": "HASH"},
+    {"AttributeName": SK, "KeyType": "RANGE"},
+]
+
+# One sparse, overloaded index. Only items that carry gsi1pk appear in it:
+#   membership  USER#<user> / CHAT#<chat>    a user's chats (inbox, contacts, total unread)
+#   connection  NODE#<node> / USER#<user>    a node's connection records (reaping a dead node)
+#   presence    IDLE        / USER#<user>    users online with no connection (offline not settled)
+# KEYS_ONLY: read marks and counters change often; projecting them would add an index write to
+# every mark_read and send. Callers read the base items (strongly consistent) after the index.
+GLOBAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
+    {
+        "IndexName": GSI1,
+        "KeySchema": [
+            {"AttributeName": GSI1_PK, "KeyType": "HASH"},
+            {"AttributeName": GSI1_SK, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
+]
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """Keyword arguments of CreateTable for the chat table."""
+    return {
+        "TableName": table_name,
+        "AttributeDefinitions": [dict(a) for a in ATTRIBUTE_DEFINITIONS],
+        "KeySchema": [dict(k) for k in KEY_SCHEMA],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": g["IndexName"],
+                "KeySchema": [dict(k) for k in g["KeySchema"]],
+                "Projection": dict(g["Projection"]),
+            }
+            for g in GLOBAL_SECONDARY_INDEXES
+        ],
+        "BillingMode": BILLING_MODE,
+        "SSESpecification": {"Enabled": True},
+    }
+
+
+def create_table(client: DynamoDBClient, table_name: str) -> None:
+    """Create the table (on demand, encrypted), wait until it is active, and enable TTL."""
+    client.create_table(**table_definition(table_name))
+    client.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )

@@ -1,0 +1,377 @@
+"""The embedded default store: one SQLite file in WAL mode, written by one grouped-commit thread."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..errors import Invalid, NotFound
+from ..models import (
+    AppendResult,
+    Chat,
+    ChatPage,
+    ConnectionRef,
+    Message,
+    MessagePage,
+    Presence,
+    UnreadCounts,
+)
+from ..ports import Store
+from .sqlite_schema import migrate
+from .sqlite_worker import SqliteWorker
+
+_MESSAGE_COLUMNS = "id, chat_id, seq, sender_id, content, client_message_id, created_at"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    migrate(conn)
+    return conn
+
+
+def _message(row: Sequence[object]) -> Message:
+    return Message(
+        id=str(row[0]),
+        chat_id=str(row[1]),
+        seq=int(row[2]),  # type: ignore[call-overload]
+        sender_id=str(row[3]),
+        content=str(row[4]),
+        client_message_id=str(row[5]),
+        created_at_ms=int(row[6]),  # type: ignore[call-overload]
+    )
+
+
+def _load_chat(conn: sqlite3.Connection, chat_id: str) -> Chat | None:
+    row = conn.execute(
+        "SELECT id, type, title, created_at, last_seq, last_activity FROM chats WHERE id = ?", (chat_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    members = conn.execute(
+        "SELECT user_id, read_seq FROM members WHERE chat_id = ? ORDER BY position", (chat_id,)
+    ).fetchall()
+    last_message = None
+    if row[4] > 0:
+        last = conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT 1",
+            (chat_id,),
+        ).fetchone()
+        last_message = _message(last) if last else None
+    return Chat(
+        id=row[0],
+        type=row[1],
+        title=row[2],
+        members=tuple(user_id for user_id, _ in members),
+        created_at_ms=row[3],
+        last_seq=row[4],
+        last_activity_ms=row[5],
+        last_message=last_message,
+        read_seqs={user_id: read_seq for user_id, read_seq in members},
+    )
+
+
+def _encode_cursor(last_activity_ms: int, chat_id: str) -> str:
+    raw = json.dumps([last_activity_ms, chat_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        activity, chat_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise Invalid("cursor is not valid") from None
+    if not isinstance(activity, int) or not isinstance(chat_id, str):
+        raise Invalid("cursor is not valid")
+    return activity, chat_id
+
+
+class SqliteStore:
+    def __init__(self, worker: SqliteWorker) -> None:
+        self._worker = worker
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStore:
+        conn = await asyncio.to_thread(_connect, path)
+        return cls(SqliteWorker(conn))
+
+    @property
+    def worker(self) -> SqliteWorker:
+        return self._worker
+
+    async def close(self) -> None:
+        await self._worker.close()
+
+    # --- chats -------------------------------------------------------------------------------
+    async def create_chat(self, chat: Chat) -> tuple[Chat, bool]:
+        def job(conn: sqlite3.Connection) -> tuple[Chat, bool]:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO chats (id, type, title, created_at, last_seq, last_activity)"
+                " VALUES (?, ?, ?, ?, 0, ?)",
+                (chat.id, chat.type, chat.title, chat.created_at_ms, chat.created_at_ms),
+            ).rowcount
+            if inserted:
+                conn.executemany(
+                    "INSERT INTO members (chat_id, user_id, position, read_seq) VALUES (?, ?, ?, 0)",
+                    [(chat.id, user_id, i) for i, user_id in enumerate(chat.members)],
+                )
+            stored = _load_chat(conn, chat.id)
+            assert stored is not None
+            return stored, bool(inserted)
+
+        return await self._worker.call(job)
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        return await self._worker.call(lambda conn: _load_chat(conn, chat_id))
+
+    async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+        after = _decode_cursor(cursor) if cursor else None
+
+        def job(conn: sqlite3.Connection) -> ChatPage:
+            sql = (
+                "SELECT c.id, c.last_activity FROM members m JOIN chats c ON c.id = m.chat_id"
+                " WHERE m.user_id = ?"
+            )
+            params: list[object] = [user_id]
+            if after is not None:
+                sql += " AND (c.last_activity < ? OR (c.last_activity = ? AND c.id > ?))"
+                params += [after[0], after[0], after[1]]
+            sql += " ORDER BY c.last_activity DESC, c.id ASC LIMIT ?"
+            params.append(limit + 1)
+            rows = conn.execute(sql, params).fetchall()
+            page = rows[:limit]
+            chats = []
+            for chat_id, _ in page:
+                chat = _load_chat(conn, chat_id)
+                if chat is not None:
+                    chats.append(chat)
+            next_cursor = _encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
+            return ChatPage(chats=tuple(chats), next_cursor=next_cursor)
+
+        return await self._worker.call(job)
+
+    # --- messages ----------------------------------------------------------------------------
+    async def append_message(
+        self,
+        chat_id: str,
+        sender_id: str,
+        content: str,
+        client_message_id: str,
+        message_id: str,
+        now_ms: int,
+    ) -> AppendResult:
+        def job(conn: sqlite3.Connection) -> AppendResult:
+            existing = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                " WHERE chat_id = ? AND sender_id = ? AND client_message_id = ?",
+                (chat_id, sender_id, client_message_id),
+            ).fetchone()
+            if existing is not None:
+                return AppendResult(message=_message(existing), created=False)
+            row = conn.execute(
+                "UPDATE chats SET last_seq = last_seq + 1, last_activity = ? WHERE id = ? RETURNING last_seq",
+                (now_ms, chat_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound("chat not found")
+            seq = int(row[0])
+            conn.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message_id, chat_id, seq, sender_id, content, client_message_id, now_ms),
+            )
+            conn.execute(
+                "UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?",
+                (seq, chat_id, sender_id, seq),
+            )
+            message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
+            return AppendResult(message=message, created=True)
+
+        return await self._worker.call(job)
+
+    async def list_messages(
+        self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> MessagePage:
+        def job(conn: sqlite3.Connection) -> MessagePage:
+            if after_seq is not None:
+                sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND seq > ?"
+                params: list[object] = [chat_id, after_seq]
+                if before_seq is not None:
+                    sql += " AND seq < ?"
+                    params.append(before_seq)
+                rows = conn.execute(sql + " ORDER BY seq ASC LIMIT ?", [*params, limit + 1]).fetchall()
+                return MessagePage(tuple(_message(r) for r in rows[:limit]), len(rows) > limit)
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?"
+            params = [chat_id]
+            if before_seq is not None:
+                sql += " AND seq < ?"
+                params.append(before_seq)
+            rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit + 1]).fetchall()
+            newest_first = rows[:limit]
+            return MessagePage(tuple(_message(r) for r in reversed(newest_first)), len(rows) > limit)
+
+        return await self._worker.call(job)
+
+    async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "UPDATE members SET read_seq = MAX(read_seq, ?) WHERE chat_id = ? AND user_id = ?"
+                " RETURNING read_seq",
+                (up_to_seq, chat_id, user_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound("chat not found")
+            return int(row[0])
+
+        return await self._worker.call(job)
+
+    async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
+        def job(conn: sqlite3.Connection) -> dict[str, UnreadCounts]:
+            counts: dict[str, UnreadCounts] = {}
+            for user_id in user_ids:
+                chat_unread, total = conn.execute(
+                    "SELECT"
+                    " COALESCE(SUM(CASE WHEN c.id = ? THEN MAX(0, c.last_seq - m.read_seq) END), 0),"
+                    " COALESCE(SUM(MAX(0, c.last_seq - m.read_seq)), 0)"
+                    " FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ?",
+                    (chat_id, user_id),
+                ).fetchone()
+                counts[user_id] = UnreadCounts(chat_unread=int(chat_unread), total_unread=int(total))
+            return counts
+
+        return await self._worker.call(job)
+
+    async def contacts(self, user_id: str) -> set[str]:
+        def job(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "SELECT DISTINCT other.user_id FROM members mine"
+                " JOIN members other ON other.chat_id = mine.chat_id"
+                " WHERE mine.user_id = ? AND other.user_id <> ?",
+                (user_id, user_id),
+            ).fetchall()
+            return {row[0] for row in rows}
+
+        return await self._worker.call(job)
+
+    # --- presence ----------------------------------------------------------------------------
+    async def open_connection(self, ref: ConnectionRef, now_ms: int) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO connections (connection_id, user_id, node_id, connected_at)"
+                " VALUES (?, ?, ?, ?)",
+                (ref.connection_id, ref.user_id, ref.node_id, now_ms),
+            ).rowcount
+            before = conn.execute(
+                "SELECT online FROM presence WHERE user_id = ?", (ref.user_id,)
+            ).fetchone()
+            if inserted:
+                conn.execute(
+                    "INSERT INTO presence (user_id, connections, online, last_seen) VALUES (?, 1, 1, ?)"
+                    " ON CONFLICT (user_id) DO UPDATE SET connections = connections + 1, online = 1,"
+                    " last_seen = excluded.last_seen",
+                    (ref.user_id, now_ms),
+                )
+            return bool(inserted) and (before is None or before[0] == 0)
+
+        return await self._worker.call(job)
+
+    async def close_connection(self, ref: ConnectionRef, now_ms: int) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            deleted = conn.execute(
+                "DELETE FROM connections WHERE connection_id = ? AND user_id = ?",
+                (ref.connection_id, ref.user_id),
+            ).rowcount
+            if deleted:
+                conn.execute(
+                    "UPDATE presence SET connections = MAX(0, connections - 1), last_seen = ?"
+                    " WHERE user_id = ?",
+                    (now_ms, ref.user_id),
+                )
+            row = conn.execute(
+                "SELECT connections FROM presence WHERE user_id = ?", (ref.user_id,)
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._worker.call(job)
+
+    async def settle_offline(self, user_id: str, now_ms: int) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE presence SET online = 0, last_seen = COALESCE(last_seen, ?)"
+                " WHERE user_id = ? AND online = 1 AND connections = 0",
+                (now_ms, user_id),
+            ).rowcount
+            return changed == 1
+
+        return await self._worker.call(job)
+
+    async def presence(self, user_ids: Iterable[str]) -> dict[str, Presence]:
+        wanted = list(dict.fromkeys(user_ids))
+
+        def job(conn: sqlite3.Connection) -> dict[str, Presence]:
+            found: dict[str, Presence] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for user_id, online, last_seen in conn.execute(
+                    f"SELECT user_id, online, last_seen FROM presence WHERE user_id IN ({marks})", chunk
+                ):
+                    found[user_id] = Presence(user_id, bool(online), last_seen)
+            return {u: found.get(u, Presence(u, False, None)) for u in wanted}
+
+        return await self._worker.call(job)
+
+    async def touch_node(self, node_id: str, now_ms: int) -> None:
+        await self._worker.call(
+            lambda conn: conn.execute(
+                "INSERT INTO nodes (node_id, heartbeat) VALUES (?, ?)"
+                " ON CONFLICT (node_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+                (node_id, now_ms),
+            )
+            and None
+        )
+
+    async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT node_id FROM nodes WHERE heartbeat < ? ORDER BY heartbeat", (heartbeat_before_ms,)
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._worker.call(job)
+
+    async def node_connections(self, node_id: str, limit: int) -> list[ConnectionRef]:
+        def job(conn: sqlite3.Connection) -> list[ConnectionRef]:
+            rows = conn.execute(
+                "SELECT user_id, connection_id FROM connections WHERE node_id = ? LIMIT ?", (node_id, limit)
+            ).fetchall()
+            return [ConnectionRef(user_id, connection_id, node_id) for user_id, connection_id in rows]
+
+        return await self._worker.call(job)
+
+    async def forget_node(self, node_id: str) -> None:
+        await self._worker.call(
+            lambda conn: conn.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,)) and None
+        )
+
+    async def idle_online_users(self, limit: int) -> list[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT user_id FROM presence WHERE online = 1 AND connections = 0 LIMIT ?", (limit,)
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._worker.call(job)
+
+
+_: type[Store] = SqliteStore

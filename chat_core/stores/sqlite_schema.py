@@ -1,0 +1,78 @@
+"""Versioned schema of the SQLite store. Append a migration; never edit a shipped one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: chats, members with read marks, messages, presence
+    """
+    CREATE TABLE chats (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL CHECK (type IN ('direct', 'group')),
+        title TEXT,
+        created_at INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        last_activity INTEGER NOT NULL
+    );
+    CREATE TABLE members (
+        chat_id TEXT NOT NULL REFERENCES chats(id),
+        user_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        read_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (chat_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_user ON members (user_id, chat_id);
+    CREATE TABLE messages (
+        chat_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        sender_id TEXT NOT NULL,
+        content TEXT NOT NULL,
+        client_message_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_idempotency ON messages (chat_id, sender_id, client_message_id);
+    CREATE TABLE presence (
+        user_id TEXT PRIMARY KEY,
+        connections INTEGER NOT NULL DEFAULT 0,
+        online INTEGER NOT NULL DEFAULT 0,
+        last_seen INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX presence_idle ON presence (online, connections);
+    CREATE TABLE connections (
+        connection_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        connected_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX connections_by_node ON connections (node_id);
+    CREATE TABLE nodes (
+        node_id TEXT PRIMARY KEY,
+        heartbeat INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX nodes_by_heartbeat ON nodes (heartbeat);
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the newest schema; return the version it is at."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this program ({len(MIGRATIONS)})"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
