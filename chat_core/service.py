@@ -354,7 +354,11 @@ class ChatService:
             while not out_of_time():
                 refs = await self.store.node_connections(node_id, REAP_BATCH)
                 for ref in refs:
-                    await self.store.close_connection(ref, self._clock())
+                    # the node died more than a TTL ago: no grace period is owed to its users
+                    if await self.store.close_connection(ref, self._clock()) == 0 and await self.settle_offline(
+                        ref.user_id
+                    ):
+                        report.users_offline += 1
                 report.connections_reaped += len(refs)
                 if len(refs) < REAP_BATCH:
                     await self.store.forget_node(node_id)

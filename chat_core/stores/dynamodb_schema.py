@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from botocore.exceptions import ClientError
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -18,6 +20,7 @@ GSI1_PK: Final = "gsi1pk"
 GSI1_SK: Final = "gsi1sk"
 TTL_ATTRIBUTE: Final = "expiresAt"
 BILLING_MODE: Final = "PAY_PER_REQUEST"
+_NOT_SUPPORTED: Final = {"UnknownOperationException", "NotImplementedException", "ValidationException"}
 
 ATTRIBUTE_DEFINITIONS: Final[list[dict[str, str]]] = [
     {"AttributeName": PK, "AttributeType": "S"},
@@ -69,7 +72,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
 
 
 def create_table(client: DynamoDBClient, table_name: str) -> None:
-    """Create the table (on demand, encrypted), wait until it is active, and enable TTL."""
+    """Create the table (on demand, encrypted), wait until it is active, enable TTL and PITR."""
     client.create_table(**table_definition(table_name))
     client.get_waiter("table_exists").wait(
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
@@ -78,3 +81,12 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
         TableName=table_name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     )
+    try:
+        client.update_continuous_backups(
+            TableName=table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+    except ClientError as error:
+        # DynamoDB Local and some emulators do not implement backups; the table works without.
+        if error.response.get("Error", {}).get("Code") not in _NOT_SUPPORTED:
+            raise

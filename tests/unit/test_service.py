@@ -1,0 +1,226 @@
+"""The service's rules, driven with the real SQLite store and a recording fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chat_core import payloads
+from chat_core.errors import Invalid, NotFound
+from chat_core.ids import direct_chat_id
+from chat_core.models import ConnectionRef
+from chat_core.service import ChatService
+from chat_core.stores.sqlite import SqliteStore
+
+from .conftest import Clock
+from .fakes import RecordingFanout
+
+
+def send(chat_id: str, content: str, cmid: str) -> payloads.SendMessage:
+    return payloads.SendMessage(chat_id, content, cmid)
+
+
+async def direct(service: ChatService, a: str = "alice", b: str = "bob") -> str:
+    chat, _ = await service.open_direct(a, b)
+    return chat.id
+
+
+async def test_direct_chat_has_one_id_whoever_opens_it(service: ChatService) -> None:
+    first, created = await service.open_direct("alice", "bob")
+    second, created_again = await service.open_direct("bob", "alice")
+    assert first.id == second.id == direct_chat_id("bob", "alice")
+    assert (created, created_again) == (True, False)
+    assert first.members == ("alice", "bob")
+
+
+async def test_direct_chat_with_oneself_is_invalid(service: ChatService) -> None:
+    with pytest.raises(Invalid):
+        await service.open_direct("alice", "alice")
+
+
+async def test_group_puts_creator_first_and_needs_another_member(service: ChatService) -> None:
+    group, created = await service.create_chat("carol", payloads.CreateChat("group", "Team", ("alice", "carol"), None))
+    assert created and group.members == ("carol", "alice") and group.title == "Team"
+    with pytest.raises(Invalid):
+        await service.create_chat("carol", payloads.CreateChat("group", None, ("carol",), None))
+
+
+async def test_outsiders_get_not_found_everywhere(service: ChatService) -> None:
+    chat_id = await direct(service)
+    attempts = [
+        service.get_chat("mallory", chat_id),
+        service.send_message("mallory", send(chat_id, "hi", "m1"), None),
+        service.mark_read("mallory", payloads.MarkRead(chat_id, None)),
+        service.get_messages("mallory", payloads.GetMessages(chat_id, None, None, 50)),
+        service.set_typing("mallory", payloads.Typing(chat_id, True)),
+        service.active_users("mallory", chat_id),
+        service.join_chat("mallory", payloads.JoinChat(chat_id, None, None), None),
+        service.get_chat("alice", "d_unknown"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(NotFound):
+            await attempt
+
+
+async def test_send_assigns_increasing_seqs_and_delivers_to_members_except_the_sender_socket(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    chat_id = await direct(service)
+    first = await service.send_message("alice", send(chat_id, "one", "c1"), "sid-a")
+    second = await service.send_message("bob", send(chat_id, "two", "c2"), None)
+    assert (first.message.seq, second.message.seq) == (1, 2)
+    delivered = fanout.events("new_message")
+    assert [d.data["seq"] for d in delivered] == [1, 2]
+    assert set(delivered[0].users) == {"alice", "bob"} and delivered[0].skip == ("sid-a",)
+
+
+async def test_a_retry_returns_the_first_message_and_delivers_nothing(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    chat_id = await direct(service)
+    first = await service.send_message("alice", send(chat_id, "hello", "same"), None)
+    retry = await service.send_message("alice", send(chat_id, "hello again", "same"), None)
+    assert retry.created is False
+    assert retry.message == first.message
+    assert len(fanout.events("new_message")) == 1
+
+
+async def test_concurrent_retries_store_one_message(service: ChatService, store: SqliteStore) -> None:
+    chat_id = await direct(service)
+    results = await asyncio.gather(
+        *(service.send_message("alice", send(chat_id, "x", "dup"), None) for _ in range(20))
+    )
+    assert len({r.message.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    page = await store.list_messages(chat_id, before_seq=None, after_seq=None, limit=100)
+    assert len(page.messages) == 1
+
+
+async def test_unread_counts_follow_sends_and_reads(service: ChatService, fanout: RecordingFanout) -> None:
+    chat_id = await direct(service)
+    other = (await service.open_direct("carol", "bob"))[0].id
+    for i in range(3):
+        await service.send_message("alice", send(chat_id, f"m{i}", f"a{i}"), None)
+    await service.send_message("carol", send(other, "hey", "c0"), None)
+    await service.wait_background()
+    to_bob = [d.data for d in fanout.events("unread_count") if d.users == ("bob",)]
+    assert to_bob[-1] == {"chatId": other, "unreadCount": 1, "totalUnread": 4}
+    fanout.clear()
+    result = await service.mark_read("bob", payloads.MarkRead(chat_id, 2))
+    assert (result.read_seq, result.unread_count) == (2, 1)
+    assert fanout.events("messages_read")[0].data == {"chatId": chat_id, "userId": "bob", "readSeq": 2}
+    assert fanout.events("unread_count")[0].data == {"chatId": chat_id, "unreadCount": 1, "totalUnread": 2}
+
+
+async def test_read_marks_never_go_backwards_and_clamp_to_last_seq(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    chat_id = await direct(service)
+    for i in range(3):
+        await service.send_message("alice", send(chat_id, "m", f"k{i}"), None)
+    assert (await service.mark_read("bob", payloads.MarkRead(chat_id, 99))).read_seq == 3
+    fanout.clear()
+    again = await service.mark_read("bob", payloads.MarkRead(chat_id, 1))
+    assert again.read_seq == 3 and again.unread_count == 0
+    assert fanout.events("messages_read") == []
+
+
+async def test_a_sender_reads_up_to_their_own_message(service: ChatService) -> None:
+    chat_id = await direct(service)
+    await service.send_message("alice", send(chat_id, "1", "a"), None)
+    await service.send_message("bob", send(chat_id, "2", "b"), None)
+    chat = await service.get_chat("bob", chat_id)
+    assert chat.read_seqs == {"alice": 1, "bob": 2}
+    assert chat.unread_for("alice") == 1 and chat.unread_for("bob") == 0
+
+
+async def test_join_returns_latest_or_what_was_missed(service: ChatService) -> None:
+    chat_id = await direct(service)
+    for i in range(60):
+        await service.send_message("alice", send(chat_id, f"m{i}", f"c{i}"), None)
+    latest = await service.join_chat("bob", payloads.JoinChat(chat_id, None, None), None)
+    assert [m.seq for m in latest.messages] == list(range(11, 61)) and latest.has_more
+    missed = await service.join_chat("bob", payloads.JoinChat(chat_id, None, 55), None)
+    assert [m.seq for m in missed.messages] == [56, 57, 58, 59, 60] and not missed.has_more
+
+
+async def test_join_by_recipient_creates_the_direct_chat(service: ChatService) -> None:
+    result = await service.join_chat("alice", payloads.JoinChat(None, "dave", None), None)
+    assert result.chat.id == direct_chat_id("alice", "dave") and result.messages == ()
+
+
+async def test_joined_left_and_typing_reach_other_viewers(service: ChatService, fanout: RecordingFanout) -> None:
+    chat_id = await direct(service)
+    await service.connect("alice", "sa")
+    await service.connect("bob", "sb")
+    await service.join_chat("bob", payloads.JoinChat(chat_id, None, None), "sb")
+    fanout.clear()
+    await service.join_chat("alice", payloads.JoinChat(chat_id, None, None), "sa")
+    joined = fanout.events("user_joined_chat")
+    assert joined[0].data == {"chatId": chat_id, "userId": "alice"} and joined[0].skip == ("sa",)
+    await service.set_typing("alice", payloads.Typing(chat_id, True))
+    await service.set_typing("alice", payloads.Typing(chat_id, True))  # refresh: no second event
+    assert len(fanout.events("user_typing")) == 1
+    fanout.clear()
+    await service.leave_chat("alice", chat_id, "sa")
+    assert [d.event for d in fanout.deliveries] == ["user_typing", "user_left_chat"]
+    assert fanout.deliveries[0].data["isTyping"] is False
+
+
+async def test_typing_expires_in_cleanup(service: ChatService, fanout: RecordingFanout, clock: Clock) -> None:
+    chat_id = await direct(service)
+    await service.set_typing("alice", payloads.Typing(chat_id, True))
+    fanout.clear()
+    clock.advance(9_000)
+    report = await service.cleanup()
+    assert report.typing_expired == 1
+    assert fanout.events("user_typing")[0].data == {"chatId": chat_id, "userId": "alice", "isTyping": False}
+
+
+async def test_presence_announces_once_and_waits_out_the_grace_period(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    await direct(service)
+    await service.connect("alice", "s1")
+    await service.connect("alice", "s2")
+    assert [d.data for d in fanout.events("user_online")] == [{"userId": "alice"}]
+    assert fanout.events("user_online")[0].users == ("bob",)
+    await service.disconnect("alice", "s1")
+    await service.disconnect("alice", "s2")
+    assert fanout.events("user_offline") == []
+    assert (await service.active_users("bob", await direct(service)))[0].online  # still in grace
+    await service.wait_offline_checks()
+    offline = fanout.events("user_offline")
+    assert len(offline) == 1 and offline[0].data["userId"] == "alice" and offline[0].data["lastSeen"]
+
+
+async def test_reconnect_within_grace_does_not_flap(service: ChatService, fanout: RecordingFanout) -> None:
+    await direct(service)
+    await service.connect("alice", "s1")
+    await service.disconnect("alice", "s1")
+    await service.connect("alice", "s2")
+    await asyncio.sleep(0.1)
+    assert fanout.events("user_offline") == [] and len(fanout.events("user_online")) == 1
+
+
+async def test_cleanup_reaps_a_dead_nodes_connections_and_announces_offline(
+    service: ChatService, store: SqliteStore, fanout: RecordingFanout, clock: Clock
+) -> None:
+    await direct(service)
+    await store.touch_node("node-dead", clock.now)
+    await store.open_connection(ConnectionRef("bob", "ghost", "node-dead"), clock.now)
+    clock.advance(61_000)
+    report = await service.cleanup()
+    assert (report.nodes_reaped, report.connections_reaped, report.users_offline) == (1, 1, 1)
+    assert fanout.events("user_offline")[0].data["userId"] == "bob"
+    assert (await service.cleanup()).users_offline == 0  # idempotent
+
+
+async def test_cleanup_stops_at_its_deadline(service: ChatService, store: SqliteStore, clock: Clock) -> None:
+    await store.touch_node("node-dead", clock.now)
+    await store.open_connection(ConnectionRef("bob", "ghost", "node-dead"), clock.now)
+    clock.advance(61_000)
+    report = await service.cleanup(deadline_ms=clock.now - 1, local=False)
+    assert report.complete is False and report.connections_reaped == 0
+    assert (await service.cleanup(local=False)).connections_reaped == 1
