@@ -24,16 +24,17 @@ class ViewerRegistry:
 
     def remove_socket(self, sid: str) -> list[str]:
         """Forget a socket; return the chats its user no longer views from this node."""
-        user_id = self.user_by_sid.pop(sid, None)
+        user_id = self.user_by_sid.get(sid)
         if user_id is None:
             return []
+        left = [chat_id for chat_id in list(self.chats_by_sid.get(sid, ())) if self.leave(chat_id, sid)]
+        self.chats_by_sid.pop(sid, None)
+        del self.user_by_sid[sid]
         sids = self.sids_by_user.get(user_id)
         if sids is not None:
             sids.discard(sid)
             if not sids:
                 del self.sids_by_user[user_id]
-        left = [chat_id for chat_id in list(self.chats_by_sid.get(sid, ())) if self.leave(chat_id, sid)]
-        self.chats_by_sid.pop(sid, None)
         return left
 
     def local_sids(self, user_id: str) -> list[str]:

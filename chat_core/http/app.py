@@ -215,10 +215,22 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_http_app(
-    service: ServiceProvider, verifier: TokenVerifier, settings: Settings
+    service: ServiceProvider,
+    verifier: TokenVerifier,
+    settings: Settings,
+    *,
+    metrics: Callable[[], bytes] | None = None,
 ) -> tuple[Starlette, HttpApi]:
     api = HttpApi(service, verifier, settings)
-    routes: list[Route | Mount] = [
+    routes: list[Route | Mount] = []
+    if metrics is not None:
+        render = metrics
+
+        async def metrics_route(request: Request) -> Response:
+            return Response(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+        routes.append(Route("/metrics", metrics_route, methods=["GET"]))
+    routes += [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/chats", api.list_chats, methods=["GET"]),

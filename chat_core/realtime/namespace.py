@@ -14,6 +14,7 @@ from .. import payloads, wire
 from ..auth import Identity, TokenVerifier
 from ..clock import iso_ms, now_ms
 from ..errors import ChatError, Internal, Invalid, Unauthorized, Unavailable
+from ..metrics import NodeMetrics
 from ..service import ChatService
 from .fanout import user_room
 
@@ -38,10 +39,11 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, service: ChatService, verifier: TokenVerifier) -> None:
+    def __init__(self, service: ChatService, verifier: TokenVerifier, metrics: NodeMetrics | None = None) -> None:
         super().__init__("/")
         self._service = service
         self._verifier = verifier
+        self._metrics = metrics or NodeMetrics()
         self.identities: dict[str, Identity] = {}
         self.in_flight = 0
         self.draining = False
@@ -89,6 +91,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except ChatError as failure:
             self.identities.pop(sid, None)
             raise socketio.exceptions.ConnectionRefusedError(failure.message, failure.to_wire()) from None
+        self._metrics.connections.inc()
         log.info("connected", extra={"sid": sid, "user_id": identity.user_id})
         # the CONNECT packet is queued when this handler returns; `connected` must follow it
         asyncio.get_running_loop().call_soon(self._greet, sid, identity.user_id)
@@ -101,13 +104,18 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "serverTime": iso_ms(now_ms()),
             "protocol": PROTOCOL_VERSION,
         }
-        task = asyncio.ensure_future(self.emit("connected", data, to=sid))
+        task = asyncio.ensure_future(self._emit_local("connected", data, sid))
         task.add_done_callback(_log_failure)
+
+    async def _emit_local(self, event: str, data: object, sid: str) -> None:
+        """To a socket of this node: no need to publish it to the other nodes."""
+        await self.server.emit(event, data, to=sid, namespace="/", ignore_queue=True)
 
     async def _disconnect(self, sid: str) -> None:
         identity = self.identities.pop(sid, None)
         if identity is None:
             return
+        self._metrics.connections.dec()
         log.info("disconnected", extra={"sid": sid, "user_id": identity.user_id})
         try:
             await self._service.disconnect(identity.user_id, sid)
@@ -127,7 +135,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 raise Invalid("unknown event")
             fields, compat_event = await handler(sid, identity, payload)
             if compat_event is not None:
-                await self.emit(compat_event, fields, to=sid)
+                await self._emit_local(compat_event, fields, sid)
+            self._metrics.events_in.labels(event, "ok").inc()
             return {"ok": True, **fields}
         except ChatError as failure:
             error = failure
@@ -136,9 +145,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             error = Internal()
         finally:
             self.in_flight -= 1
+        self._metrics.events_in.labels(event if event in self._events else "unknown", error.code).inc()
         if not ack_requested:
-            await self.emit(
-                "chat_error", {"event": str(event)[:64], "code": error.code, "message": error.message}, to=sid
+            await self._emit_local(
+                "chat_error", {"event": str(event)[:64], "code": error.code, "message": error.message}, sid
             )
         return {"ok": False, "error": error.to_wire()}
 
@@ -158,7 +168,11 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         request = payloads.send_message(data)
         result = await self._service.send_message(who.user_id, request, sid)
         message = wire.message(result.message)
-        await self.emit("message_sent", {"clientMessageId": request.client_message_id, "message": message}, to=sid)
+        await self._emit_local(
+            "message_sent", {"clientMessageId": request.client_message_id, "message": message}, sid
+        )
+        if result.created:
+            self._metrics.messages_in.inc()
         return {"message": message}, None
 
     async def _mark_read(self, sid: str, who: Identity, data: object) -> Result:

@@ -18,12 +18,14 @@ from ..auth import TokenVerifier
 from ..config import Settings
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
+from ..metrics import NodeMetrics, counted_fanout, timed_store
 from ..ports import Store
 from ..service import ChatService
 from ..stores import open_store
 from . import jsonmod
 from .fanout import SocketIoFanout
 from .namespace import ChatNamespace, ChatSocketServer
+from .redis_manager import ResyncingRedisManager
 
 log = logging.getLogger("chat.node")
 
@@ -36,9 +38,10 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def _client_manager(settings: Settings) -> Any:
+def _client_manager(settings: Settings, metrics: NodeMetrics) -> Any:
+    """In-process rooms for one node; Redis/Valkey pub/sub between nodes when CHAT_REDIS_URL is set."""
     if settings.redis_url:
-        return socketio.AsyncRedisManager(settings.redis_url)
+        return ResyncingRedisManager(settings.redis_url, on_reconnect=metrics.pubsub_reconnects.inc)
     return None
 
 
@@ -46,9 +49,10 @@ class ChatNode:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self.metrics = NodeMetrics()
         self.sio = ChatSocketServer(
             async_mode="asgi",
-            client_manager=_client_manager(settings),
+            client_manager=_client_manager(settings, self.metrics),
             cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
             cors_credentials=True,
             json=jsonmod,
@@ -60,20 +64,20 @@ class ChatNode:
             engineio_logger=False,
         )
         self.service = ChatService(
-            store,
-            SocketIoFanout(self.sio),
+            timed_store(store, self.metrics),
+            counted_fanout(SocketIoFanout(self.sio), self.metrics),
             node_id=settings.node_id,
             presence_grace_s=settings.presence_grace_s,
             presence_ttl_s=settings.presence_ttl_s,
         )
         verifier = TokenVerifier.from_settings(settings)
-        self.namespace = ChatNamespace(self.service, verifier)
+        self.namespace = ChatNamespace(self.service, verifier, self.metrics)
         self.sio.register_namespace(self.namespace)
 
         async def provide() -> ChatService:
             return self.service
 
-        http_app, self.http_api = create_http_app(provide, verifier, settings)
+        http_app, self.http_api = create_http_app(provide, verifier, settings, metrics=self.metrics.render)
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=http_app, socketio_path="socket.io")
         self.server: _Uvicorn | None = None
         self._drain_task: asyncio.Task[None] | None = None

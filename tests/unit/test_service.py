@@ -224,3 +224,15 @@ async def test_cleanup_stops_at_its_deadline(service: ChatService, store: Sqlite
     report = await service.cleanup(deadline_ms=clock.now - 1, local=False)
     assert report.complete is False and report.connections_reaped == 0
     assert (await service.cleanup(local=False)).connections_reaped == 1
+
+
+async def test_disconnect_announces_left_for_the_chats_the_socket_viewed(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    chat_id = await direct(service)
+    await service.connect("alice", "sa")
+    await service.join_chat("alice", payloads.JoinChat(chat_id, None, None), "sa")
+    fanout.clear()
+    await service.disconnect("alice", "sa")
+    assert fanout.events("user_left_chat")[0].data == {"chatId": chat_id, "userId": "alice"}
+    assert service.viewers.viewers == {} and service.viewers.user_by_sid == {}

@@ -1,0 +1,844 @@
+"""DynamoDB implementation of the Store port: one table, one sparse index (see docs/dynamodb.md).
+
+boto3 is synchronous; every call runs in a dedicated thread pool so the event loop never blocks.
+Throttling is retried by botocore (standard/adaptive retry mode); transaction conflicts by this
+module, with jittered exponential backoff. When retries run out the caller gets Unavailable and
+nothing is half-written: a message and its idempotency record are one transaction, and a seq is
+handed back to the counter only when it provably reached no item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import functools
+import json
+import os
+import random
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import Invalid, Unavailable
+from ..models import (
+    AppendResult,
+    Chat,
+    ChatPage,
+    ConnectionRef,
+    Message,
+    MessagePage,
+    Presence,
+    UnreadCounts,
+)
+from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, TTL_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from botocore.config import _RetryDict
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from ..ports import Store
+
+Item = dict[str, Any]
+"""A DynamoDB item in the low-level wire format ({"S": ...}, {"N": ...})."""
+
+META: Final = "META"
+SEQ: Final = "SEQ"
+PRESENCE: Final = "PRESENCE"
+NODES_PK: Final = "NODES"
+IDLE_PK: Final = "IDLE"
+SEQ_DIGITS: Final = 16
+CONNECTION_TTL_S: Final = 7 * 24 * 3600
+"""Garbage collection of connection records nobody reaped; presence never waits for it."""
+
+THROTTLED: Final = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+TRANSIENT: Final = THROTTLED | {
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+    "LimitExceededException",
+    "ResourceNotFoundException",
+}
+TRANSIENT_REASONS: Final = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+
+
+def chat_pk(chat_id: str) -> str:
+    return f"CHAT#{chat_id}"
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def member_sk(user_id: str) -> str:
+    return f"MEMBER#{user_id}"
+
+
+def message_sk(seq: int) -> str:
+    return f"MSG#{seq:0{SEQ_DIGITS}d}"
+
+
+def cmid_sk(sender_id: str, client_message_id: str) -> str:
+    # user ids never contain '#', so the sender/clientMessageId split is unambiguous
+    return f"CMID#{sender_id}#{client_message_id}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _key(pk: str, sk: str) -> Item:
+    return {"pk": _s(pk), "sk": _s(sk)}
+
+
+def _int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
+    value = item.get(name)
+    return int(value["N"]) if value is not None else default
+
+
+def _str(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return str(value["S"]) if value is not None and "S" in value else None
+
+
+class _Cancelled(Exception):
+    """A transaction that DynamoDB refused for good (a condition failed)."""
+
+    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__([r.get("Code") for r in reasons])
+        self.codes = [str(r.get("Code") or "None") for r in reasons]
+        self.items: list[Item | None] = [r.get("Item") for r in reasons]
+
+
+class _NotApplied(Unavailable):
+    """Unavailable, and the request certainly changed nothing (throttled or cancelled)."""
+
+
+def _message_map(message: Message) -> Item:
+    return {
+        "id": _s(message.id),
+        "chatId": _s(message.chat_id),
+        "seq": _n(message.seq),
+        "senderId": _s(message.sender_id),
+        "content": _s(message.content),
+        "clientMessageId": _s(message.client_message_id),
+        "createdAt": _n(message.created_at_ms),
+    }
+
+
+def _message_from(item: Mapping[str, Any]) -> Message:
+    return Message(
+        id=item["id"]["S"],
+        chat_id=item["chatId"]["S"],
+        seq=_int(item, "seq"),
+        sender_id=item["senderId"]["S"],
+        content=item["content"]["S"],
+        client_message_id=item["clientMessageId"]["S"],
+        created_at_ms=_int(item, "createdAt"),
+    )
+
+
+def _encode_cursor(activity_ms: int, chat_id: str) -> str:
+    raw = json.dumps([activity_ms, chat_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        activity, chat_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise Invalid("bad cursor") from None
+    if type(activity) is not int or not isinstance(chat_id, str):
+        raise Invalid("bad cursor")
+    return activity, chat_id
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DynamoStore:
+    """Store port on one DynamoDB table (docs/dynamodb.md has the item layout and costs)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        executor: ThreadPoolExecutor,
+        txn_attempts: int = 8,
+        backoff_base_s: float = 0.025,
+        backoff_cap_s: float = 1.0,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._executor = executor
+        self._txn_attempts = txn_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+
+    @classmethod
+    async def open(
+        cls,
+        table_name: str,
+        *,
+        max_attempts: int | None = None,
+        workers: int = 32,
+        txn_attempts: int = 8,
+        backoff_base_s: float = 0.025,
+    ) -> DynamoStore:
+        """A store on an existing table; region, credentials and endpoint come from the
+        environment (`AWS_ENDPOINT_URL_DYNAMODB` for a local endpoint), retry mode from
+        `AWS_RETRY_MODE` (standard unless adaptive) and `AWS_MAX_ATTEMPTS`."""
+        attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
+        retries: _RetryDict = {"mode": "standard", "total_max_attempts": attempts}
+        if os.environ.get("AWS_RETRY_MODE") == "adaptive":
+            retries["mode"] = "adaptive"
+        config = Config(
+            retries=retries,
+            max_pool_connections=workers,
+            connect_timeout=3,
+            read_timeout=10,
+        )
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb")
+        try:
+            client = await asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(boto3.session.Session().client, "dynamodb", config=config)
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(
+            client,
+            table_name,
+            executor=executor,
+            txn_attempts=txn_attempts,
+            backoff_base_s=backoff_base_s,
+        )
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._client.close)
+        self._executor.shutdown(wait=True)
+
+    # --- plumbing ----------------------------------------------------------------------------
+    async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        method: Callable[..., dict[str, Any]] = getattr(self._client, operation)
+        if "TransactItems" not in kwargs and "RequestItems" not in kwargs:
+            kwargs.setdefault("TableName", self._table)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(method, **kwargs)
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in THROTTLED:
+                raise _NotApplied(f"DynamoDB {operation}: {code}") from error
+            if code in TRANSIENT:
+                raise Unavailable(f"DynamoDB {operation}: {code}") from error
+            raise
+        except BotoCoreError as error:
+            raise Unavailable(f"DynamoDB {operation}: {type(error).__name__}") from error
+
+    async def _backoff(self, attempt: int) -> None:
+        await asyncio.sleep(random.random() * min(self._backoff_cap_s, self._backoff_base_s * 2**attempt))
+
+    async def _transact(self, items: list[dict[str, Any]]) -> None:
+        """TransactWriteItems, retried on conflicts; _Cancelled when a condition failed."""
+        for attempt in range(self._txn_attempts):
+            if attempt:
+                await self._backoff(attempt)
+            try:
+                # one token per attempt: botocore's own retries of this attempt replay it, so an
+                # attempt whose answer was lost is not applied twice
+                await self._call(
+                    "transact_write_items", TransactItems=items, ClientRequestToken=uuid.uuid4().hex
+                )
+                return
+            except _NotApplied:
+                continue
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code != "TransactionCanceledException":
+                    raise
+                reasons = error.response.get("CancellationReasons", [])
+                codes = {str(r.get("Code") or "None") for r in reasons}
+                if "ConditionalCheckFailed" in codes or not codes & TRANSIENT_REASONS:
+                    raise _Cancelled(reasons) from error
+        raise _NotApplied("DynamoDB transaction: retries exhausted")
+
+    async def _get(self, pk: str, sk: str) -> Item | None:
+        answer = await self._call("get_item", Key=_key(pk, sk), ConsistentRead=True)
+        item: Item | None = answer.get("Item")
+        return item
+
+    async def _query_all(self, **kwargs: Any) -> list[Item]:
+        items: list[Item] = []
+        while True:
+            answer = await self._call("query", **kwargs)
+            items.extend(answer.get("Items", []))
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return items
+            kwargs["ExclusiveStartKey"] = last
+
+    async def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Item]:
+        """Strongly consistent BatchGetItem of any number of keys; unprocessed keys retried."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], Item] = {}
+
+        async def one_batch(batch: Sequence[tuple[str, str]]) -> None:
+            request: dict[str, Any] = {
+                self._table: {"Keys": [_key(pk, sk) for pk, sk in batch], "ConsistentRead": True}
+            }
+            for attempt in range(self._txn_attempts):
+                if attempt:
+                    await self._backoff(attempt)
+                answer = await self._call("batch_get_item", RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    found[(item["pk"]["S"], item["sk"]["S"])] = item
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    return
+            raise _NotApplied("DynamoDB BatchGetItem: unprocessed keys left")
+
+        await asyncio.gather(*(one_batch(batch) for batch in _chunks(unique, 100)))
+        return found
+
+    async def _batch_put(self, items: Sequence[Item]) -> None:
+        for batch in _chunks(items, 25):
+            request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": i}} for i in batch]}
+            for attempt in range(self._txn_attempts):
+                if attempt:
+                    await self._backoff(attempt)
+                answer = await self._call("batch_write_item", RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+            else:
+                raise Unavailable("DynamoDB BatchWriteItem: unprocessed items left")
+
+    async def _update_if(self, **kwargs: Any) -> dict[str, Any] | None:
+        """UpdateItem whose ConditionExpression may fail; None when it did."""
+        try:
+            return await self._call("update_item", **kwargs)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+
+    # --- chats -------------------------------------------------------------------------------
+    async def create_chat(self, chat: Chat) -> tuple[Chat, bool]:
+        pk = chat_pk(chat.id)
+        members = tuple(dict.fromkeys(chat.members))
+        meta: Item = {
+            **_key(pk, META),
+            "chatId": _s(chat.id),
+            "type": _s(chat.type),
+            "title": _s(chat.title) if chat.title is not None else {"NULL": True},
+            "createdAt": _n(chat.created_at_ms),
+            "lastActivity": _n(chat.last_activity_ms),
+            "lastSeq": _n(0),
+            "memberCount": _n(len(members)),
+        }
+        member_items = [
+            {
+                **_key(pk, member_sk(user)),
+                "userId": _s(user),
+                "idx": _n(index),
+                "readSeq": _n(0),
+                GSI1_PK: _s(user_pk(user)),
+                GSI1_SK: _s(pk),
+            }
+            for index, user in enumerate(members)
+        ]
+        put_meta = {
+            "TableName": self._table,
+            "Item": meta,
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        try:
+            if len(member_items) < 100:
+                puts = [{"Put": {"TableName": self._table, "Item": i}} for i in member_items]
+                await self._transact([{"Put": put_meta}, *puts])
+            else:
+                # Too many for one transaction: members first, META last. Readers ignore members
+                # of a chat without META, so a crash in between leaves nothing visible.
+                if await self._get(pk, META) is not None:
+                    raise _Cancelled([{"Code": "ConditionalCheckFailed"}])
+                await self._batch_put(member_items)
+                try:
+                    await self._call("put_item", **put_meta)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                        raise
+                    raise _Cancelled([{"Code": "ConditionalCheckFailed"}]) from error
+        except _Cancelled:
+            existing = await self.get_chat(chat.id)
+            if existing is None:
+                raise Unavailable("chat creation raced; retry") from None
+            return existing, False
+        created = Chat(
+            id=chat.id,
+            type=chat.type,
+            title=chat.title,
+            members=members,
+            created_at_ms=chat.created_at_ms,
+            last_seq=0,
+            last_activity_ms=chat.last_activity_ms,
+            last_message=None,
+            read_seqs=dict.fromkeys(members, 0),
+        )
+        return created, True
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        # MEMBER#... sorts just before META, so one Query reads the chat and all its members.
+        items = await self._query_all(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={":pk": _s(chat_pk(chat_id)), ":lo": _s("MEMBER#"), ":hi": _s(META)},
+            ConsistentRead=True,
+        )
+        if not items or items[-1]["sk"]["S"] != META:
+            return None
+        return self._chat_from(items[-1], items[:-1])
+
+    @staticmethod
+    def _chat_from(meta: Item, member_items: Sequence[Item]) -> Chat:
+        ordered = sorted(member_items, key=lambda i: _int(i, "idx"))
+        last = meta.get("lastMessage")
+        title = _str(meta, "title")
+        chat_type = meta["type"]["S"]
+        return Chat(
+            id=meta["chatId"]["S"],
+            type="direct" if chat_type == "direct" else "group",
+            title=title,
+            members=tuple(i["userId"]["S"] for i in ordered),
+            created_at_ms=_int(meta, "createdAt"),
+            last_seq=_int(meta, "lastSeq"),
+            last_activity_ms=_int(meta, "lastActivity"),
+            last_message=_message_from(last["M"]) if last is not None else None,
+            read_seqs={i["userId"]["S"]: _int(i, "readSeq") for i in ordered},
+        )
+
+    async def _user_chat_ids(self, user_id: str) -> list[str]:
+        items = await self._query_all(
+            IndexName=GSI1,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :chat)",
+            ExpressionAttributeNames={"#pk": GSI1_PK, "#sk": GSI1_SK},
+            ExpressionAttributeValues={":pk": _s(user_pk(user_id)), ":chat": _s("CHAT#")},
+        )
+        return [i["pk"]["S"].removeprefix("CHAT#") for i in items]
+
+    async def _members(self, chat_id: str) -> list[Item]:
+        return await self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+            ExpressionAttributeValues={":pk": _s(chat_pk(chat_id)), ":m": _s("MEMBER#")},
+            ConsistentRead=True,
+        )
+
+    async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+        after = _decode_cursor(cursor) if cursor is not None else None
+        chat_ids = await self._user_chat_ids(user_id)
+        metas = await self._batch_get([(chat_pk(c), META) for c in chat_ids])
+        order = sorted(
+            (m for m in metas.values()),
+            key=lambda m: (-_int(m, "lastActivity"), m["chatId"]["S"]),
+        )
+        if after is not None:
+            position = (-after[0], after[1])
+            order = [m for m in order if (-_int(m, "lastActivity"), m["chatId"]["S"]) > position]
+        page = order[: max(limit, 0)]
+        member_lists = await asyncio.gather(*(self._members(m["chatId"]["S"]) for m in page))
+        chats = tuple(self._chat_from(m, ms) for m, ms in zip(page, member_lists, strict=True))
+        next_cursor = None
+        if len(order) > len(page) and page:
+            next_cursor = _encode_cursor(_int(page[-1], "lastActivity"), page[-1]["chatId"]["S"])
+        return ChatPage(chats=chats, next_cursor=next_cursor)
+
+    # --- messages ----------------------------------------------------------------------------
+    async def append_message(
+        self,
+        chat_id: str,
+        sender_id: str,
+        content: str,
+        client_message_id: str,
+        message_id: str,
+        now_ms: int,
+    ) -> AppendResult:
+        pk = chat_pk(chat_id)
+        seq = await self._allocate_seq(pk)
+        message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
+        idempotency_key = _key(pk, cmid_sk(sender_id, client_message_id))
+        puts: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**_key(pk, message_sk(seq)), **_message_map(message)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**idempotency_key, "seq": _n(seq), "id": _s(message_id)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        read_mark = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _key(pk, member_sk(sender_id)),
+                "UpdateExpression": "SET readSeq = :seq",
+                "ConditionExpression": "attribute_exists(pk) AND readSeq < :seq",
+                "ExpressionAttributeValues": {":seq": _n(seq)},
+            }
+        }
+        items = [*puts, read_mark]
+        while True:
+            try:
+                await self._transact(items)
+                break
+            except _Cancelled as cancelled:
+                codes = cancelled.codes + ["None"] * (3 - len(cancelled.codes))
+                if codes[1] == "ConditionalCheckFailed":
+                    first = cancelled.items[1] or await self._get(pk, idempotency_key["sk"]["S"])
+                    if first is not None and _int(first, "seq") == seq:
+                        break  # our own commit, answered twice
+                    await self._release_seq(pk, seq)
+                    return AppendResult(await self._repeat(chat_id, first), created=False)
+                if codes[0] == "None" and codes[2] == "ConditionalCheckFailed" and len(items) == 3:
+                    items = puts  # the sender's mark is at or past this seq already
+                    continue
+                raise Unavailable(f"append_message cancelled: {cancelled.codes}") from None
+            except _NotApplied:
+                if await self._get(pk, idempotency_key["sk"]["S"]) is None:
+                    await self._release_seq(pk, seq)
+                raise
+        await self._publish(message)
+        return AppendResult(message, created=True)
+
+    async def _allocate_seq(self, pk: str) -> int:
+        answer = await self._call(
+            "update_item",
+            Key=_key(pk, SEQ),
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": _n(1)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return _int(answer["Attributes"], "n")
+
+    async def _release_seq(self, pk: str, seq: int) -> None:
+        """Give back a seq that reached no item, if no later one was handed out meanwhile."""
+        with contextlib.suppress(Unavailable):  # else a gap, which the contract allows
+            await self._update_if(
+                Key=_key(pk, SEQ),
+                UpdateExpression="SET n = :prev",
+                ConditionExpression="n = :seq",
+                ExpressionAttributeValues={":prev": _n(seq - 1), ":seq": _n(seq)},
+            )
+
+    async def _repeat(self, chat_id: str, first: Item | None) -> Message:
+        if first is None:
+            raise Unavailable("idempotency record vanished; retry")
+        item = await self._get(chat_pk(chat_id), message_sk(_int(first, "seq")))
+        if item is None:
+            raise Unavailable("message of an idempotency record not found; retry")
+        message = _message_from(item)
+        # a first attempt that stored the message but failed before the chat summary moved
+        # is completed here, so a client's retry heals what an Unavailable left behind
+        await self._publish(message)
+        return message
+
+    async def _publish(self, message: Message) -> None:
+        """Move the chat's last seq, last message and activity to `message` unless a later one is there."""
+        await self._update_if(
+            Key=_key(chat_pk(message.chat_id), META),
+            UpdateExpression="SET lastSeq = :seq, lastActivity = :now, lastMessage = :m",
+            ConditionExpression="attribute_exists(pk) AND lastSeq < :seq",
+            ExpressionAttributeValues={
+                ":seq": _n(message.seq),
+                ":now": _n(message.created_at_ms),
+                ":m": {"M": _message_map(message)},
+            },
+        )
+
+    async def list_messages(
+        self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> MessagePage:
+        low = (after_seq + 1) if after_seq is not None else 1
+        high = (before_seq - 1) if before_seq is not None else 10**SEQ_DIGITS - 1
+        low = max(low, 0)
+        if limit <= 0 or high < low or high < 0:
+            return MessagePage(messages=(), has_more=False)
+        forward = after_seq is not None
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": _s(chat_pk(chat_id)),
+                ":lo": _s(message_sk(low)),
+                ":hi": _s(message_sk(high)),
+            },
+            "ConsistentRead": True,
+            "ScanIndexForward": forward,
+        }
+        items: list[Item] = []
+        while len(items) <= limit:
+            kwargs["Limit"] = limit + 1 - len(items)
+            answer = await self._call("query", **kwargs)
+            items.extend(answer.get("Items", []))
+            if not answer.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        has_more = len(items) > limit
+        messages = [_message_from(i) for i in items[:limit]]
+        if not forward:
+            messages.reverse()
+        return MessagePage(messages=tuple(messages), has_more=has_more)
+
+    async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
+        try:
+            await self._call(
+                "update_item",
+                Key=_key(chat_pk(chat_id), member_sk(user_id)),
+                UpdateExpression="SET readSeq = :seq",
+                ConditionExpression="attribute_exists(pk) AND readSeq < :seq",
+                ExpressionAttributeValues={":seq": _n(up_to_seq)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Mapping[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
+            return _int(old, "readSeq")
+        return up_to_seq
+
+    async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
+        users = list(dict.fromkeys(user_ids))
+        chat_lists = await asyncio.gather(*(self._user_chat_ids(u) for u in users))
+        chats_of = {u: list(dict.fromkeys([chat_id, *cs])) for u, cs in zip(users, chat_lists, strict=True)}
+        keys: list[tuple[str, str]] = []
+        for user, chats in chats_of.items():
+            for chat in chats:
+                keys += [(chat_pk(chat), META), (chat_pk(chat), member_sk(user))]
+        found = await self._batch_get(keys)
+        result: dict[str, UnreadCounts] = {}
+        for user, chats in chats_of.items():
+            per_chat: dict[str, int] = {}
+            for chat in chats:
+                meta = found.get((chat_pk(chat), META))
+                member = found.get((chat_pk(chat), member_sk(user)))
+                if meta is not None and member is not None:
+                    per_chat[chat] = max(0, _int(meta, "lastSeq") - _int(member, "readSeq"))
+            result[user] = UnreadCounts(
+                chat_unread=per_chat.get(chat_id, 0), total_unread=sum(per_chat.values())
+            )
+        return result
+
+    async def contacts(self, user_id: str) -> set[str]:
+        chat_ids = await self._user_chat_ids(user_id)
+        metas = await self._batch_get([(chat_pk(c), META) for c in chat_ids])
+        live = [c for c in chat_ids if (chat_pk(c), META) in metas]
+        member_lists = await asyncio.gather(*(self._members(c) for c in live))
+        found = {i["userId"]["S"] for items in member_lists for i in items}
+        found.discard(user_id)
+        return found
+
+    # --- presence ----------------------------------------------------------------------------
+    async def open_connection(self, ref: ConnectionRef, now_ms: int) -> bool:
+        # the index record first: a counted connection always has one for the reaper to find
+        await self._call(
+            "put_item",
+            Item={
+                **_key(user_pk(ref.user_id), f"CONN#{ref.connection_id}"),
+                "userId": _s(ref.user_id),
+                "connectionId": _s(ref.connection_id),
+                "nodeId": _s(ref.node_id),
+                "openedAt": _n(now_ms),
+                TTL_ATTRIBUTE: _n(now_ms // 1000 + CONNECTION_TTL_S),
+                GSI1_PK: _s(f"NODE#{ref.node_id}"),
+                GSI1_SK: _s(user_pk(ref.user_id)),
+            },
+        )
+        key = _key(user_pk(ref.user_id), PRESENCE)
+        names = {"#o": "online", "#c": ref.connection_id, "#gpk": GSI1_PK, "#gsk": GSI1_SK}
+        values = {":t": {"BOOL": True}, ":now": _n(now_ms), ":node": _s(ref.node_id)}
+        while True:
+            answer = await self._update_if(
+                Key=key,
+                UpdateExpression="SET conns.#c = :node, #o = :t, lastSeen = :now REMOVE #gpk, #gsk",
+                ConditionExpression="attribute_exists(conns)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_OLD",
+            )
+            if answer is None:  # the user's first connection ever: create the set
+                answer = await self._update_if(
+                    Key=key,
+                    UpdateExpression="SET conns = :set, #o = :t, lastSeen = :now",
+                    ConditionExpression="attribute_not_exists(conns)",
+                    ExpressionAttributeNames={"#o": "online"},
+                    ExpressionAttributeValues={
+                        ":set": {"M": {ref.connection_id: _s(ref.node_id)}},
+                        ":t": {"BOOL": True},
+                        ":now": _n(now_ms),
+                    },
+                    ReturnValues="UPDATED_OLD",
+                )
+            if answer is not None:
+                was_online = answer.get("Attributes", {}).get("online", {}).get("BOOL", False)
+                return not was_online
+
+    async def close_connection(self, ref: ConnectionRef, now_ms: int) -> int:
+        key = _key(user_pk(ref.user_id), PRESENCE)
+        names = {"#c": ref.connection_id}
+        left: int | None = None
+        while left is None:
+            # the last connection going also enters the user in the IDLE index for settle_offline
+            answer = await self._update_if(
+                Key=key,
+                UpdateExpression="REMOVE conns.#c SET lastSeen = :now, #gpk = :idle, #gsk = :user",
+                ConditionExpression="attribute_exists(conns.#c) AND size(conns) = :one",
+                ExpressionAttributeNames={**names, "#gpk": GSI1_PK, "#gsk": GSI1_SK},
+                ExpressionAttributeValues={
+                    ":now": _n(now_ms),
+                    ":idle": _s(IDLE_PK),
+                    ":user": _s(user_pk(ref.user_id)),
+                    ":one": _n(1),
+                },
+            )
+            if answer is not None:
+                left = 0
+                break
+            answer = await self._update_if(
+                Key=key,
+                UpdateExpression="REMOVE conns.#c SET lastSeen = :now",
+                ConditionExpression="attribute_exists(conns.#c) AND size(conns) > :one",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":now": _n(now_ms), ":one": _n(1)},
+                ReturnValues="ALL_NEW",
+            )
+            if answer is not None:
+                left = len(answer["Attributes"].get("conns", {}).get("M", {}))
+                break
+            item = await self._get(user_pk(ref.user_id), PRESENCE)
+            conns = (item or {}).get("conns", {}).get("M", {})
+            if ref.connection_id not in conns:
+                left = len(conns)  # closed already: idempotent
+        await self._call("delete_item", Key=_key(user_pk(ref.user_id), f"CONN#{ref.connection_id}"))
+        return left
+
+    async def settle_offline(self, user_id: str, now_ms: int) -> bool:
+        answer = await self._update_if(
+            Key=_key(user_pk(user_id), PRESENCE),
+            UpdateExpression="SET #o = :f REMOVE #gpk, #gsk",
+            ConditionExpression="#o = :t AND size(conns) = :zero",
+            ExpressionAttributeNames={"#o": "online", "#gpk": GSI1_PK, "#gsk": GSI1_SK},
+            ExpressionAttributeValues={":t": {"BOOL": True}, ":f": {"BOOL": False}, ":zero": _n(0)},
+        )
+        return answer is not None
+
+    async def presence(self, user_ids: Iterable[str]) -> dict[str, Presence]:
+        users = list(dict.fromkeys(user_ids))
+        found = await self._batch_get([(user_pk(u), PRESENCE) for u in users])
+        result: dict[str, Presence] = {}
+        for user in users:
+            item = found.get((user_pk(user), PRESENCE))
+            if item is None:
+                result[user] = Presence(user, online=False, last_seen_ms=None)
+                continue
+            online = bool(item.get("online", {}).get("BOOL", False))
+            last_seen = _int(item, "lastSeen") if "lastSeen" in item else None
+            result[user] = Presence(user, online=online, last_seen_ms=last_seen)
+        return result
+
+    async def touch_node(self, node_id: str, now_ms: int) -> None:
+        await self._call(
+            "update_item",
+            Key=_key(NODES_PK, f"NODE#{node_id}"),
+            UpdateExpression="SET heartbeat = :now, nodeId = :node",
+            ExpressionAttributeValues={":now": _n(now_ms), ":node": _s(node_id)},
+        )
+
+    async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
+        # every node's heartbeat lives in one small partition: a Query, never a Scan
+        items = await self._query_all(
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="heartbeat < :bound",
+            ExpressionAttributeValues={":pk": _s(NODES_PK), ":bound": _n(heartbeat_before_ms)},
+            ConsistentRead=True,
+        )
+        return [i["nodeId"]["S"] for i in items]
+
+    async def node_connections(self, node_id: str, limit: int) -> list[ConnectionRef]:
+        if limit <= 0:
+            return []
+        answer = await self._call(
+            "query",
+            IndexName=GSI1,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": GSI1_PK},
+            ExpressionAttributeValues={":pk": _s(f"NODE#{node_id}")},
+            Limit=limit,
+        )
+        return [
+            ConnectionRef(
+                user_id=i["pk"]["S"].removeprefix("USER#"),
+                connection_id=i["sk"]["S"].removeprefix("CONN#"),
+                node_id=node_id,
+            )
+            for i in answer.get("Items", [])
+        ]
+
+    async def forget_node(self, node_id: str) -> None:
+        await self._call("delete_item", Key=_key(NODES_PK, f"NODE#{node_id}"))
+
+    async def idle_online_users(self, limit: int) -> list[str]:
+        if limit <= 0:
+            return []
+        kwargs: dict[str, Any] = {
+            "IndexName": GSI1,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": GSI1_PK},
+            "ExpressionAttributeValues": {":pk": _s(IDLE_PK)},
+            "Limit": max(limit, 25),
+        }
+        users: list[str] = []
+        while len(users) < limit:
+            answer = await self._call("query", **kwargs)
+            candidates = [i["pk"]["S"].removeprefix("USER#") for i in answer.get("Items", [])]
+            # the index lags the table: confirm on the items themselves
+            found = await self._batch_get([(user_pk(u), PRESENCE) for u in candidates])
+            for user in candidates:
+                item = found.get((user_pk(user), PRESENCE), {})
+                online = item.get("online", {}).get("BOOL", False)
+                if online and not item.get("conns", {}).get("M"):
+                    users.append(user)
+            if not answer.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return users[:limit]
+
+
+if TYPE_CHECKING:
+    _: type[Store] = DynamoStore
