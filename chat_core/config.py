@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import Invalid
+from .limits import Rate
 
 StoreKind = Literal["sqlite", "dynamodb"]
 
@@ -40,11 +41,30 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    send_rate: float = 10.0
+    send_burst: float = 30.0
+    join_rate: float = 5.0
+    join_burst: float = 30.0
+    typing_rate: float = 3.0
+    typing_burst: float = 10.0
+    query_rate: float = 20.0
+    query_burst: float = 60.0
+    max_connections_per_user: int = 20
+    max_socket_queue: int = 1000
+    max_decode_packets: int = 16
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(6))
 
     @property
     def auth_configured(self) -> bool:
         return self.jwt_secret is not None or self.jwks_url is not None
+
+    def rates(self) -> dict[str, Rate]:
+        return {
+            "send": Rate(self.send_rate, self.send_burst),
+            "join": Rate(self.join_rate, self.join_burst),
+            "typing": Rate(self.typing_rate, self.typing_burst),
+            "query": Rate(self.query_rate, self.query_burst),
+        }
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -116,5 +136,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_frame_bytes=int(_number(env, "CHAT_MAX_FRAME_BYTES", 64 * 1024)),
         max_http_body_bytes=int(_number(env, "CHAT_MAX_HTTP_BODY_BYTES", 64 * 1024)),
         log_level=env.get("CHAT_LOG_LEVEL", "INFO").upper(),
+        send_rate=_number(env, "CHAT_SEND_RATE", 10.0),
+        send_burst=max(1.0, _number(env, "CHAT_SEND_BURST", 30.0)),
+        join_rate=_number(env, "CHAT_JOIN_RATE", 5.0),
+        join_burst=max(1.0, _number(env, "CHAT_JOIN_BURST", 30.0)),
+        typing_rate=_number(env, "CHAT_TYPING_RATE", 3.0),
+        typing_burst=max(1.0, _number(env, "CHAT_TYPING_BURST", 10.0)),
+        query_rate=_number(env, "CHAT_QUERY_RATE", 20.0),
+        query_burst=max(1.0, _number(env, "CHAT_QUERY_BURST", 60.0)),
+        max_connections_per_user=max(1, int(_number(env, "CHAT_MAX_CONNECTIONS_PER_USER", 20))),
+        max_socket_queue=max(16, int(_number(env, "CHAT_MAX_SOCKET_QUEUE", 1000))),
+        max_decode_packets=max(1, int(_number(env, "CHAT_MAX_DECODE_PACKETS", 16))),
         **kwargs,  # type: ignore[arg-type]
     )

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from . import payloads, wire
 from .clock import now_ms
-from .errors import Invalid, NotFound
+from .errors import Invalid, NotFound, RateLimited
+from .limits import RateLimiter
 from .ids import direct_chat_id, group_chat_id, ulid
 from .models import AppendResult, Chat, ChatPage, ConnectionRef, Message, MessagePage, Presence
 from .ports import Fanout, Store
@@ -60,6 +61,8 @@ class ChatService:
         presence_grace_s: float = 5.0,
         presence_ttl_s: float = 60.0,
         clock: Callable[[], int] = now_ms,
+        limiter: RateLimiter | None = None,
+        max_connections_per_user: int | None = None,
     ) -> None:
         self.store = store
         self.fanout = fanout
@@ -68,10 +71,16 @@ class ChatService:
         self._grace_ms = int(presence_grace_s * 1000)
         self._ttl_ms = int(presence_ttl_s * 1000)
         self._clock = clock
+        self._limiter = limiter
+        self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._offline_checks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    def _limit(self, user_id: str, kind: str) -> None:
+        if self._limiter is not None:
+            self._limiter.take(user_id, kind)
 
     # --- membership ---------------------------------------------------------------------------
     def _remember(self, chat: Chat) -> frozenset[str]:
@@ -119,6 +128,7 @@ class ChatService:
         return chat, created
 
     async def create_chat(self, user_id: str, request: payloads.CreateChat) -> tuple[Chat, bool]:
+        self._limit(user_id, "join")
         if request.type == "direct":
             assert request.recipient_id is not None
             return await self.open_direct(user_id, request.recipient_id)
@@ -133,13 +143,16 @@ class ChatService:
         return chat, created
 
     async def get_chat(self, user_id: str, chat_id: str) -> Chat:
+        self._limit(user_id, "query")
         return await self._member_chat(user_id, chat_id)
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+        self._limit(user_id, "query")
         return await self.store.list_chats(user_id, limit, cursor)
 
     # --- viewing ------------------------------------------------------------------------------
     async def join_chat(self, user_id: str, request: payloads.JoinChat, sid: str | None) -> JoinResult:
+        self._limit(user_id, "join")
         if request.recipient_id is not None:
             chat, _ = await self.open_direct(user_id, request.recipient_id)
         else:
@@ -180,6 +193,7 @@ class ChatService:
         )
 
     async def set_typing(self, user_id: str, request: payloads.Typing) -> None:
+        self._limit(user_id, "typing")
         await self._require_member(user_id, request.chat_id)
         if self.viewers.set_typing(request.chat_id, user_id, request.is_typing, self._clock()):
             await self.fanout.to_chat_viewers(
@@ -191,6 +205,7 @@ class ChatService:
 
     # --- messages -----------------------------------------------------------------------------
     async def send_message(self, user_id: str, request: payloads.SendMessage, sid: str | None) -> AppendResult:
+        self._limit(user_id, "send")
         members = await self._require_member(user_id, request.chat_id)
         lock = self._acquire_send_lock(request.chat_id)
         try:
@@ -237,12 +252,14 @@ class ChatService:
             )
 
     async def get_messages(self, user_id: str, request: payloads.GetMessages) -> MessagePage:
+        self._limit(user_id, "query")
         await self._require_member(user_id, request.chat_id)
         return await self.store.list_messages(
             request.chat_id, before_seq=request.before_seq, after_seq=request.after_seq, limit=request.limit
         )
 
     async def mark_read(self, user_id: str, request: payloads.MarkRead) -> ReadResult:
+        self._limit(user_id, "query")
         chat = await self._member_chat(user_id, request.chat_id)
         previous = chat.read_seqs.get(user_id, 0)
         target = chat.last_seq if request.up_to_seq is None else min(request.up_to_seq, chat.last_seq)
@@ -260,6 +277,7 @@ class ChatService:
         return ReadResult(chat.id, read_seq, counts.chat_unread)
 
     async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
+        self._limit(user_id, "query")
         members = await self._require_member(user_id, chat_id)
         chat_members = sorted(members)
         found = await self.store.presence(chat_members)
@@ -267,16 +285,28 @@ class ChatService:
 
     # --- connections and presence -------------------------------------------------------------
     async def connect(self, user_id: str, sid: str) -> None:
+        if self._max_connections is not None and len(self.viewers.local_sids(user_id)) >= self._max_connections:
+            raise RateLimited(f"at most {self._max_connections} connections per user")
         self.viewers.add_socket(user_id, sid)
         check = self._offline_checks.pop(user_id, None)
         if check is not None:
             check.cancel()
-        became_online = await self.store.open_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
+        try:
+            became_online = await self.store.open_connection(
+                ConnectionRef(user_id, sid, self.node_id), self._clock()
+            )
+        except BaseException:
+            self.viewers.remove_socket(sid)
+            raise
         if became_online:
             await self._announce_presence(user_id, "user_online", {"userId": user_id})
 
     async def disconnect(self, user_id: str, sid: str) -> None:
-        for chat_id in self.viewers.remove_socket(sid):
+        # leave the viewed chats before forgetting the socket: ViewerRegistry.remove_socket drops
+        # the sid's user first, after which its own leave() never reports a last viewer
+        left = [c for c in list(self.viewers.chats_by_sid.get(sid, ())) if self.viewers.leave(c, sid)]
+        self.viewers.remove_socket(sid)
+        for chat_id in left:
             await self._announce_left(user_id, chat_id)
         remaining = await self.store.close_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
         if remaining == 0 and user_id not in self.viewers.sids_by_user:
@@ -344,6 +374,8 @@ class ChatService:
                     "user_typing", {"chatId": chat_id, "userId": user_id, "isTyping": False}, chat_id
                 )
             report.idle_state_dropped = self.viewers.prune()
+            if self._limiter is not None:
+                report.idle_state_dropped += self._limiter.prune()
 
         def out_of_time() -> bool:
             return deadline_ms is not None and self._clock() >= deadline_ms

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import engineio
 import socketio
 
 from .. import payloads, wire
@@ -28,8 +30,29 @@ Result = tuple[dict[str, Any], str | None]
 Handler = Callable[[str, Identity, object], Awaitable[Result]]
 
 
+class BoundedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """Drops a slow consumer (a client that does not read) instead of queueing for it forever:
+    once a socket's outgoing queue holds `max_queue` packets, its transport is closed."""
+
+    max_queue = 1000
+
+    async def send_packet(self, sid: str, pkt: Any) -> None:
+        socket = self.sockets.get(sid)
+        if socket is None or socket.closed:
+            return
+        if socket.queue.qsize() >= self.max_queue:
+            log.warning("dropping a slow consumer", extra={"eio_sid": sid, "queued": socket.queue.qsize()})
+            await socket.close(wait=False, abort=True)
+            return
+        await socket.send(pkt)
+
+
 class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """Records whether the client asked for an ack, which python-socketio does not expose."""
+    """Records whether the client asked for an ack, which python-socketio does not expose, and
+    bounds every socket's outgoing queue."""
+
+    def _engineio_server_class(self) -> type[BoundedEngineServer]:
+        return BoundedEngineServer
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None
@@ -47,6 +70,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.identities: dict[str, Identity] = {}
         self.in_flight = 0
         self.draining = False
+        self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._events: dict[str, Handler] = {
             "join_chat": self._join_chat,
             "leave_chat": self._leave_chat,
@@ -57,6 +81,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "get_messages": self._get_messages,
             "typing": self._typing,
             "ping": self._ping,
+            "auth_refresh": self._auth_refresh,
         }
         self._compat_events = {
             "get_active_users": "active_users",
@@ -92,6 +117,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self.identities.pop(sid, None)
             raise socketio.exceptions.ConnectionRefusedError(failure.message, failure.to_wire()) from None
         self._metrics.connections.inc()
+        self._watch_expiry(sid, identity)
         log.info("connected", extra={"sid": sid, "user_id": identity.user_id})
         # the CONNECT packet is queued when this handler returns; `connected` must follow it
         asyncio.get_running_loop().call_soon(self._greet, sid, identity.user_id)
@@ -116,6 +142,9 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if identity is None:
             return
         self._metrics.connections.dec()
+        timer = self._expiry_timers.pop(sid, None)
+        if timer is not None:
+            timer.cancel()
         log.info("disconnected", extra={"sid": sid, "user_id": identity.user_id})
         try:
             await self._service.disconnect(identity.user_id, sid)
@@ -195,6 +224,38 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _typing(self, sid: str, who: Identity, data: object) -> Result:
         await self._service.set_typing(who.user_id, payloads.typing(data))
         return {}, None
+
+    async def _auth_refresh(self, sid: str, who: Identity, data: object) -> Result:
+        token = data.get("token") if isinstance(data, dict) else None
+        fresh = await self._verifier.verify(token)
+        if fresh.user_id != who.user_id:
+            raise Unauthorized("the new token is for another user")
+        self.identities[sid] = fresh
+        self._watch_expiry(sid, fresh)
+        return {"expiresAt": iso_ms(int(fresh.expires_at * 1000))}, None
+
+    def _watch_expiry(self, sid: str, identity: Identity) -> None:
+        """Disconnect the socket when its token expires, unless auth_refresh came first."""
+        previous = self._expiry_timers.pop(sid, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, identity.expires_at - time.time())
+        self._expiry_timers[sid] = loop.call_later(delay, self._expire, sid)
+
+    def _expire(self, sid: str) -> None:
+        self._expiry_timers.pop(sid, None)
+        if sid not in self.identities:
+            return
+
+        async def expire() -> None:
+            await self._emit_local(
+                "chat_error", {"event": "auth", "code": "UNAUTHORIZED", "message": "token expired"}, sid
+            )
+            await self.server.disconnect(sid, namespace="/")
+
+        task = asyncio.ensure_future(expire())
+        task.add_done_callback(_log_failure)
 
     async def _ping(self, sid: str, who: Identity, data: object) -> Result:
         return {"serverTime": iso_ms(now_ms()), "t": payloads.ping(data)}, "pong"

@@ -11,6 +11,7 @@ import time
 from collections.abc import Generator
 from typing import Any
 
+import engineio.payload
 import socketio
 import uvicorn
 
@@ -18,6 +19,7 @@ from ..auth import TokenVerifier
 from ..config import Settings
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
+from ..limits import RateLimiter
 from ..metrics import NodeMetrics, counted_fanout, timed_store
 from ..ports import Store
 from ..service import ChatService
@@ -63,12 +65,17 @@ class ChatNode:
             logger=False,
             engineio_logger=False,
         )
+        self.sio.eio.max_queue = settings.max_socket_queue
+        # polling: at most this many packets in one POST body (python-engineio's class-wide knob)
+        engineio.payload.Payload.max_decode_packets = settings.max_decode_packets
         self.service = ChatService(
             timed_store(store, self.metrics),
             counted_fanout(SocketIoFanout(self.sio), self.metrics),
             node_id=settings.node_id,
             presence_grace_s=settings.presence_grace_s,
             presence_ttl_s=settings.presence_ttl_s,
+            limiter=RateLimiter(settings.rates()),
+            max_connections_per_user=settings.max_connections_per_user,
         )
         verifier = TokenVerifier.from_settings(settings)
         self.namespace = ChatNamespace(self.service, verifier, self.metrics)

@@ -26,7 +26,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import Invalid, Unavailable
+from ..errors import Invalid, NotFound, Unavailable
 from ..models import (
     AppendResult,
     Chat,
@@ -376,16 +376,18 @@ class DynamoStore:
             "Item": meta,
             "ConditionExpression": "attribute_not_exists(pk)",
         }
+        # the seq counter exists from the start, so a send to an unknown chat fails on it
+        counter: Item = {**_key(pk, SEQ), "n": _n(0)}
         try:
-            if len(member_items) < 100:
-                puts = [{"Put": {"TableName": self._table, "Item": i}} for i in member_items]
+            if len(member_items) <= 98:
+                puts = [{"Put": {"TableName": self._table, "Item": i}} for i in [counter, *member_items]]
                 await self._transact([{"Put": put_meta}, *puts])
             else:
-                # Too many for one transaction: members first, META last. Readers ignore members
-                # of a chat without META, so a crash in between leaves nothing visible.
+                # Too many for one transaction: counter and members first, META last. Readers
+                # ignore members of a chat without META, so a crash in between shows nothing.
                 if await self._get(pk, META) is not None:
                     raise _Cancelled([{"Code": "ConditionalCheckFailed"}])
-                await self._batch_put(member_items)
+                await self._batch_put([counter, *member_items])
                 try:
                     await self._call("put_item", **put_meta)
                 except ClientError as error:
@@ -539,13 +541,15 @@ class DynamoStore:
         return AppendResult(message, created=True)
 
     async def _allocate_seq(self, pk: str) -> int:
-        answer = await self._call(
-            "update_item",
+        answer = await self._update_if(
             Key=_key(pk, SEQ),
             UpdateExpression="ADD n :one",
+            ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":one": _n(1)},
             ReturnValues="UPDATED_NEW",
         )
+        if answer is None:
+            raise NotFound("chat not found")
         return _int(answer["Attributes"], "n")
 
     async def _release_seq(self, pk: str, seq: int) -> None:
@@ -629,7 +633,9 @@ class DynamoStore:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            old: Mapping[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
+            old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+            if not old:
+                raise NotFound("chat not found") from None
             return _int(old, "readSeq")
         return up_to_seq
 
@@ -690,7 +696,7 @@ class DynamoStore:
                 ConditionExpression="attribute_exists(conns)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_OLD",
             )
             if answer is None:  # the user's first connection ever: create the set
                 answer = await self._update_if(
@@ -703,7 +709,7 @@ class DynamoStore:
                         ":t": {"BOOL": True},
                         ":now": _n(now_ms),
                     },
-                    ReturnValues="UPDATED_OLD",
+                    ReturnValues="ALL_OLD",
                 )
             if answer is not None:
                 was_online = answer.get("Attributes", {}).get("online", {}).get("BOOL", False)
