@@ -81,7 +81,12 @@ def create_table(settings: Settings) -> int:
 
     from .stores.dynamodb_schema import create_table as create
 
-    create(boto3.client("dynamodb"), settings.dynamodb_table)
+    client = boto3.client("dynamodb")
+    try:
+        create(client, settings.dynamodb_table)
+    except client.exceptions.ResourceInUseException:
+        print(f"table {settings.dynamodb_table} exists already")
+        return 0
     print(f"table {settings.dynamodb_table} is ready")
     return 0
 

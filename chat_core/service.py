@@ -63,7 +63,10 @@ class ChatService:
         clock: Callable[[], int] = now_ms,
         limiter: RateLimiter | None = None,
         max_connections_per_user: int | None = None,
+        background: bool = True,
     ) -> None:
+        """`background=False` for processes that stop when the response is sent (Lambda): the
+        after-ack fan-out (unread counts) is then awaited before returning instead of spawned."""
         self.store = store
         self.fanout = fanout
         self.node_id = node_id
@@ -72,6 +75,7 @@ class ChatService:
         self._ttl_ms = int(presence_ttl_s * 1000)
         self._clock = clock
         self._limiter = limiter
+        self._background_allowed = background
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -227,7 +231,10 @@ class ChatService:
         finally:
             self._release_send_lock(request.chat_id)
         if result.created:
-            self._spawn(self._notify_unread(request.chat_id, members))
+            if self._background_allowed:
+                self._spawn(self._notify_unread(request.chat_id, members))
+            else:
+                await self._notify_unread(request.chat_id, members)
         return result
 
     def _acquire_send_lock(self, chat_id: str) -> asyncio.Lock:

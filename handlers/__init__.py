@@ -1,0 +1,1 @@
+"""AWS Lambda entry points over the same domain core as the realtime container."""

@@ -1,0 +1,82 @@
+"""The HTTP API through Mangum and Powertools, on DynamoDB under moto's mock_aws."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chat_core.auth import issue_token
+from chat_core.stores.dynamodb_schema import create_table
+
+from .conftest import SECRET, LambdaContext, fresh_import, http_event, load_event
+
+pytestmark = pytest.mark.dynamodb
+
+
+@pytest.fixture
+def http_api(aws_env: None, event_loop_for_mangum: None) -> Iterator[ModuleType]:
+    with mock_aws():
+        create_table(boto3.client("dynamodb"), "chat-lambda-test")
+        yield fresh_import("handlers.http_api")
+
+
+def call(module: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
+    response = module.handler(event, LambdaContext())
+    body = response.get("body") or ""
+    return int(response["statusCode"]), json.loads(body) if body else None
+
+
+def test_every_route_answers_as_the_container_does(http_api: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    alice, bob, mallory = (issue_token(SECRET, u) for u in ("alice", "bob", "mallory"))
+    status, health = call(http_api, http_event("GET", "/healthz", token=None))
+    assert (status, health) == (200, {"status": "ok"})
+
+    status, chat = call(http_api, http_event("POST", "/v1/chats", token=alice, body={"type": "direct", "recipientId": "bob"}))
+    assert status == 201 and chat["members"] == ["alice", "bob"] and chat["lastSeq"] == 0
+    status, again = call(http_api, http_event("POST", "/v1/chats", token=bob, body={"type": "direct", "recipientId": "alice"}))
+    assert status == 200 and again["id"] == chat["id"]
+
+    send = load_event("http_api_send_message.json")
+    send["rawPath"] = send["requestContext"]["http"]["path"] = f"/v1/chats/{chat['id']}/messages"
+    send["headers"]["authorization"] = f"Bearer {alice}"
+    status, message = call(http_api, send)
+    assert status == 201 and message["seq"] == 1 and message["content"] == "hello from Lambda"
+    status, replay = call(http_api, send)
+    assert status == 200 and replay == message
+
+    status, page = call(http_api, http_event("GET", f"/v1/chats/{chat['id']}/messages", token=bob, query="limit=10"))
+    assert status == 200 and page == {"messages": [message], "hasMore": False}
+    status, inbox = call(http_api, load_event_with_token("http_api_list_chats.json", bob))
+    assert status == 200 and [c["id"] for c in inbox["chats"]] == [chat["id"]] and inbox["chats"][0]["unreadCount"] == 1
+    status, read = call(http_api, http_event("POST", f"/v1/chats/{chat['id']}/read", token=bob, body={}))
+    assert (status, read) == (200, {"chatId": chat["id"], "readSeq": 1, "unreadCount": 0})
+    status, one = call(http_api, http_event("GET", f"/v1/chats/{chat['id']}", token=bob))
+    assert status == 200 and one["readSeqs"] == {"alice": 1, "bob": 1}
+
+    assert call(http_api, http_event("GET", f"/v1/chats/{chat['id']}", token=mallory))[0] == 404
+    assert call(http_api, http_event("GET", "/v1/chats", token=None))[0] == 401
+    assert call(http_api, http_event("POST", f"/v1/chats/{chat['id']}/messages", token=alice, body="{not json"))[0] == 400
+    status, error = call(
+        http_api, http_event("POST", f"/v1/chats/{chat['id']}/messages", token=alice, body={"content": "x" * 70_000})
+    )
+    assert status == 413 and error["error"]["code"] == "TOO_LARGE"
+    assert call(http_api, http_event("POST", "/dev/token", token=None, body={"userId": "x"}))[0] == 404
+    status, spec = call(http_api, http_event("GET", "/openapi.json", token=None))
+    assert status == 200 and "/v1/chats/{chatId}/messages" in spec["paths"]
+
+    logged = capsys.readouterr().out
+    assert http_api.logger.get_correlation_id() == "Cf2bJjAIDoEEJfw="  # from the request context
+    assert "MessagesSent" in logged and "HistoryReads" in logged  # EMF metrics
+    assert alice not in logged and "hello from Lambda" not in logged  # never tokens or content
+
+
+def load_event_with_token(name: str, token: str) -> dict[str, Any]:
+    event = load_event(name)
+    event["headers"]["authorization"] = f"Bearer {token}"
+    return event
