@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.moto_server import MotoServer
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess
 
@@ -15,6 +16,9 @@ NODE_ENV = {
     "CHAT_PRESENCE_TTL_S": "3",
     "CHAT_CLEANUP_INTERVAL_S": "0.5",
     "CHAT_DRAIN_TIMEOUT_S": "5",
+    # the burst test sends 200 at once: a script's rate, which the default limits refuse on purpose
+    "CHAT_SEND_RATE": "1000",
+    "CHAT_SEND_BURST": "1000",
 }
 
 
@@ -37,12 +41,19 @@ def redis_server() -> Iterator[RedisServer]:
     server.close()
 
 
-@pytest.fixture
-def cluster(redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(params=["dynamodb", "sqlite"])
+def cluster(request: pytest.FixtureRequest, redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+    """Production shape (DynamoDB through a moto_server process) and one shared SQLite file."""
+    store_env: dict[str, str | None] = {}
+    moto: MotoServer | None = None
+    if request.param == "dynamodb":
+        moto = MotoServer().start()
+        moto.create_table("chat-cluster")
+        store_env = {**moto.env(), "CHAT_STORE": "dynamodb", "CHAT_DYNAMODB_TABLE": "chat-cluster"}
     db = tmp_path / "shared.db"
     nodes = [
         ServerProcess(
-            {**NODE_ENV, "CHAT_REDIS_URL": redis_server.url, "CHAT_NODE_ID": f"node-{i}"},
+            {**NODE_ENV, **store_env, "CHAT_REDIS_URL": redis_server.url, "CHAT_NODE_ID": f"node-{i}"},
             db_path=db,
         )
         for i in range(3)
@@ -54,3 +65,5 @@ def cluster(redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
     finally:
         for node in nodes:
             node.close()
+        if moto is not None:
+            moto.close()

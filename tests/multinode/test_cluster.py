@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import uuid
 
@@ -52,7 +53,9 @@ async def test_a_burst_through_one_node_arrives_complete_and_in_order_on_another
         chat_id = await open_direct(alice, bob_id)
         acks = await asyncio.gather(
             *(
-                alice.ok("send_message", {"chatId": chat_id, "content": f"m{i}", "clientMessageId": f"b{i}"})
+                alice.ok(
+                    "send_message", {"chatId": chat_id, "content": f"m{i}", "clientMessageId": f"b{i}"}, timeout=60
+                )
                 for i in range(200)
             )
         )
@@ -173,7 +176,8 @@ async def test_a_redis_restart_mid_stream_loses_nothing_once_clients_resync(clus
         assert bob.resyncs >= 1 and bob.live_duplicates == 0
         async with httpx.AsyncClient(base_url=cluster.url(1)) as http:
             metrics = (await http.get("/metrics")).text
-        assert "chat_pubsub_reconnects_total 1.0" in metrics or "chat_pubsub_reconnects_total 2.0" in metrics
+        reconnects = re.search(r"^chat_pubsub_reconnects_total (\S+)$", metrics, re.MULTILINE)
+        assert reconnects is not None and float(reconnects.group(1)) >= 1
     finally:
         await bob.close()
         await disconnect_all(alice)

@@ -17,7 +17,8 @@ class Follower:
         self.chat_id = chat_id
         self.name = name
         self.messages: dict[int, str] = {}  # seq -> message id
-        self.live_duplicates = 0
+        self.live_seqs: set[int] = set()  # seqs that arrived as new_message events
+        self.live_duplicates = 0  # the server pushed one message twice
         self.resyncs = 0
         self.drains = 0
         self.moves = 0
@@ -51,9 +52,11 @@ class Follower:
         async def on_message(message: dict[str, Any]) -> None:
             if message.get("chatId") != self.chat_id:
                 return
-            if not self._record(message):
+            seq = int(message["seq"])
+            if seq in self.live_seqs:
                 self.live_duplicates += 1
-            elif int(message["seq"]) > self.last_contiguous + 1:
+            self.live_seqs.add(seq)
+            if self._record(message) and seq > self.last_contiguous + 1:
                 self._spawn(self.catch_up())
 
         @client.on("resync")  # type: ignore[untyped-decorator]
