@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 3001
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean
+.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,10 +53,10 @@ js-deps:
 	@if [ -f tests/js/package.json ]; then npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; fi
 	@if [ -f web/package.json ]; then npm ci --prefix web --no-audit --no-fund --loglevel=error; fi
 
-test: install-dev system-deps js-deps
+test: system-deps install-dev js-deps
 	@$(MAKE) --no-print-directory web
 	@if [ -f web/package.json ]; then npm test --prefix web; fi
-	$(BIN)/ruff check chat_core handlers tests bench 2>/dev/null || $(BIN)/ruff check chat_core
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -68,3 +68,8 @@ typecheck:
 
 clean:
 	rm -rf $(VENV) chat_core/web_dist web/node_modules tests/js/node_modules
+
+# Load generator against our server and two reference servers; writes bench/results/latest.json.
+bench: install-dev
+	@command -v node >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps
+	bench/run.sh

@@ -1,0 +1,1 @@
+"""Benchmark suite: our server against python-socketio and Node socket.io references (docs/benchmarks.md)."""
