@@ -51,7 +51,7 @@ class Settings:
     query_burst: float = 60.0
     max_connections_per_user: int = 20
     max_socket_queue: int = 1000
-    max_decode_packets: int = 16
+    max_decode_packets: int = 256
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(6))
 
     @property
@@ -146,6 +146,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         query_burst=max(1.0, _number(env, "CHAT_QUERY_BURST", 60.0)),
         max_connections_per_user=max(1, int(_number(env, "CHAT_MAX_CONNECTIONS_PER_USER", 20))),
         max_socket_queue=max(16, int(_number(env, "CHAT_MAX_SOCKET_QUEUE", 1000))),
-        max_decode_packets=max(1, int(_number(env, "CHAT_MAX_DECODE_PACKETS", 16))),
+        max_decode_packets=max(1, int(_number(env, "CHAT_MAX_DECODE_PACKETS", 256))),
         **kwargs,  # type: ignore[arg-type]
     )

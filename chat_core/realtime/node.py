@@ -31,6 +31,8 @@ from .redis_manager import ResyncingRedisManager
 
 log = logging.getLogger("chat.node")
 
+DRAIN_FLUSH_S = 2.0
+
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn without its own signal handlers: SIGTERM starts our drain instead, and we exit 0."""
@@ -157,6 +159,7 @@ class ChatNode:
             await self.service.close_local_connections(by_user)
         except Exception:
             log.exception("could not remove presence records while draining")
+        await self._flush_outgoing(min(deadline, time.monotonic() + DRAIN_FLUSH_S))
         for eio_socket in list(self.sio.eio.sockets.values()):
             eio_socket.queue.put_nowait(None)  # ends the websocket writer: the transport closes
             await eio_socket.close(wait=False, abort=True)
@@ -170,6 +173,16 @@ class ChatNode:
         log.info("drained", extra={"seconds": round(time.monotonic() - started, 3)})
         if self.server is not None:
             self.server.should_exit = True
+
+    async def _flush_outgoing(self, until: float) -> None:
+        """Let every socket's queue empty (server_draining, acks of requests that were in flight)
+        before its transport closes: a websocket writer sends at once, but a polling client only
+        gets what is queued with its next GET, and closing drops the queue."""
+        while time.monotonic() < until:
+            if all(s.queue.empty() for s in list(self.sio.eio.sockets.values())):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)  # the GET that took the last packets is still writing them
 
     async def _heartbeat_loop(self) -> None:
         period = max(0.5, min(self.settings.cleanup_interval_s, self.settings.presence_ttl_s / 3))

@@ -1,8 +1,11 @@
 """A recording python-socketio AsyncClient for protocol tests."""
 
+# ruff: noqa: ASYNC109  (timeouts are the point of these helpers)
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -100,7 +103,9 @@ class Recorder:
         the server holds for up to a ping interval)."""
         if self.sio.connected:
             for namespace in list(self.sio.namespaces):
-                await self.sio._send_packet(self.sio.packet_class(socketio.packet.DISCONNECT, namespace=namespace))
+                await self.sio._send_packet(
+                    self.sio.packet_class(socketio.packet.DISCONNECT, namespace=namespace)
+                )
             await self.sio.eio.disconnect(abort=True)
         else:
             await self.sio.shutdown()  # stops reconnection attempts
@@ -155,13 +160,15 @@ class Recorder:
                     f"(got {len(found)}; events seen: {seen[-30:]})"
                 )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(left, 0.25))
-            except TimeoutError:
-                pass
 
     async def wait_count(
-        self, event: str, count: int, where: Callable[[Any], bool] | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        event: str,
+        count: int,
+        where: Callable[[Any], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> list[Any]:
         await self.wait_for(event, where, count=count, timeout=timeout)
         return self.of(event, where)

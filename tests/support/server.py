@@ -1,11 +1,11 @@
 """A real `chat serve` process for end-to-end suites (e2e, multi-node, browser, DynamoDB).
 
-    server = ServerProcess({"CHAT_PRESENCE_GRACE_S": "0.5"})
-    server.start()                 # free port, waits for GET /healthz == 200
-    ...server.url, server.token("alice")...
-    code = server.stop()           # SIGTERM, waits, returns the exit code
-    server.start()                 # same port, same database: a restart
-    server.log_text()              # everything it wrote to stderr/stdout, across restarts
+server = ServerProcess({"CHAT_PRESENCE_GRACE_S": "0.5"})
+server.start()                 # free port, waits for GET /healthz == 200
+...server.url, server.token("alice")...
+code = server.stop()           # SIGTERM, waits, returns the exit code
+server.start()                 # same port, same database: a restart
+server.log_text()              # everything it wrote to stderr/stdout, across restarts
 """
 
 from __future__ import annotations

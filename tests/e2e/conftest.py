@@ -1,0 +1,99 @@
+"""End-to-end fixtures: one real `chat serve` per test module (override its environment with a
+module-level SERVER_ENV dict), recording Socket.IO clients, an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.clients import Recorder, disconnect_all, unique
+from tests.support.server import ServerProcess
+
+#: generous limits so that bursts in protocol tests are not rate limited (tests of the limits set
+#: their own values in SERVER_ENV)
+E2E_ENV: dict[str, str | None] = {
+    "CHAT_SEND_RATE": "10000",
+    "CHAT_SEND_BURST": "10000",
+    "CHAT_JOIN_RATE": "10000",
+    "CHAT_JOIN_BURST": "10000",
+    "CHAT_TYPING_RATE": "10000",
+    "CHAT_TYPING_BURST": "10000",
+    "CHAT_QUERY_RATE": "10000",
+    "CHAT_QUERY_BURST": "10000",
+    "CHAT_MAX_CONNECTIONS_PER_USER": "50",
+    # the python client puts every queued packet into one polling POST
+    "CHAT_MAX_DECODE_PACKETS": "1000",
+}
+
+TRANSPORTS = [pytest.param(["websocket"], id="websocket"), pytest.param(["polling"], id="polling")]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    env = {**E2E_ENV, **getattr(request.module, "SERVER_ENV", {})}
+    proc = ServerProcess(env)
+    proc.start()
+    yield proc
+    code = proc.stop()
+    log = proc.log_text()
+    proc.close()
+    assert code == 0, f"server exited with {code}:\n{log[-4000:]}"
+    at = log.find("Traceback")
+    assert at < 0, f"server logged a traceback:\n{log[max(0, at - 1500) : at + 4000]}"
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> list[str]:
+    return list(request.param)
+
+
+ClientFactory = Callable[..., Awaitable[Recorder]]
+
+
+@pytest.fixture
+async def clients(server: ServerProcess) -> AsyncIterator[ClientFactory]:
+    """`await clients("alice", transports)`: a connected Recorder for that user (token from the
+    server's secret), disconnected after the test."""
+    made: list[Recorder] = []
+
+    async def make(
+        user_id: str,
+        transports: list[str] | None = None,
+        *,
+        connect: bool = True,
+        token: str | object | None = ...,
+        **kwargs: Any,
+    ) -> Recorder:
+        tok = server.token(user_id) if token is ... else token
+        client = Recorder(server.url, tok, transports, name=user_id, **kwargs)  # type: ignore[arg-type]
+        made.append(client)
+        if connect:
+            await client.connect()
+        return client
+
+    yield make
+    await disconnect_all(*made)
+
+
+@pytest.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def uid() -> Callable[[str], str]:
+    return unique
+
+
+def bearer(server: ServerProcess, user_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.token(user_id)}"}

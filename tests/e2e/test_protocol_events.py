@@ -1,0 +1,374 @@
+"""Success paths of every client event and the server events they cause, over both transports."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+
+from tests.support.clients import Recorder, unique
+
+pytestmark = pytest.mark.e2e
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+MESSAGE_KEYS = {"id", "chatId", "seq", "senderId", "content", "clientMessageId", "createdAt"}
+CHAT_KEYS = {"id", "type", "title", "members", "createdAt", "lastSeq", "lastMessage", "unreadCount"}
+CHAT_EXTRA_KEYS = {"readSeqs", "lastActivityAt"}
+
+
+def assert_message(m: Any, **expected: Any) -> None:
+    assert isinstance(m, dict) and set(m) == MESSAGE_KEYS, m
+    assert isinstance(m["id"], str) and m["id"]
+    assert isinstance(m["seq"], int) and not isinstance(m["seq"], bool) and m["seq"] >= 1
+    assert ISO.match(m["createdAt"]), m["createdAt"]
+    for key, value in expected.items():
+        assert m[key] == value, (key, m)
+
+
+def assert_chat(c: Any, **expected: Any) -> None:
+    assert isinstance(c, dict) and CHAT_KEYS <= set(c) <= CHAT_KEYS | CHAT_EXTRA_KEYS, c
+    assert c["type"] in ("direct", "group")
+    assert ISO.match(c["createdAt"])
+    assert isinstance(c["lastSeq"], int) and isinstance(c["unreadCount"], int)
+    if c["lastMessage"] is not None:
+        assert_message(c["lastMessage"], chatId=c["id"], seq=c["lastSeq"])
+    for key, value in expected.items():
+        assert c[key] == value, (key, c)
+
+
+async def open_direct(a: Recorder, b_id: str) -> str:
+    ack = await a.ok("join_chat", {"recipientId": b_id})
+    return str(ack["chat"]["id"])
+
+
+async def send(c: Recorder, chat_id: str, content: str, cmid: str | None = None) -> dict[str, Any]:
+    ack = await c.ok(
+        "send_message", {"chatId": chat_id, "content": content, "clientMessageId": cmid or unique("m")}
+    )
+    return dict(ack["message"])
+
+
+async def test_connected_event(clients: Any, transport: list[str]) -> None:
+    alice = unique("alice")
+    a = await clients(alice, transport)
+    connected = a.of("connected")[0]
+    assert set(connected) == {"userId", "connectionId", "serverTime", "protocol"}
+    assert connected["userId"] == alice
+    assert connected["protocol"] == 1
+    assert connected["connectionId"] == a.sid
+    assert ISO.match(connected["serverTime"])
+    assert a.of("connected") == [connected]
+
+
+async def test_every_event_success_ack_and_compat_events(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+
+    join = await a.call("join_chat", {"recipientId": bob})
+    assert set(join) == {"ok", "chat", "messages", "hasMore"}
+    assert join["ok"] is True and join["messages"] == [] and join["hasMore"] is False
+    chat = join["chat"]
+    assert_chat(chat, type="direct", title=None, lastSeq=0, lastMessage=None, unreadCount=0)
+    assert sorted(chat["members"]) == sorted([alice, bob])
+    chat_id = chat["id"]
+    # the direct chat has one id whoever opens it
+    assert (await b.ok("join_chat", {"recipientId": alice}))["chat"]["id"] == chat_id
+    assert (await b.ok("join_chat", {"chatId": chat_id}))["chat"]["id"] == chat_id
+
+    sent = await a.call("send_message", {"chatId": chat_id, "content": "hi bob", "clientMessageId": "c-1"})
+    assert set(sent) == {"ok", "message"} and sent["ok"] is True
+    assert_message(
+        sent["message"], chatId=chat_id, seq=1, senderId=alice, content="hi bob", clientMessageId="c-1"
+    )
+    compat = await a.wait_for("message_sent")
+    assert compat == {"clientMessageId": "c-1", "message": sent["message"]}
+    assert b.of("message_sent") == []
+
+    read = await b.call("mark_messages_read", {"chatId": chat_id})
+    assert read == {"ok": True, "chatId": chat_id, "readSeq": 1, "unreadCount": 0}
+
+    users = await a.call("get_active_users", {"chatId": chat_id})
+    assert set(users) == {"ok", "chatId", "users"} and users["chatId"] == chat_id
+    assert sorted(u["userId"] for u in users["users"]) == sorted([alice, bob])
+    for u in users["users"]:
+        assert set(u) == {"userId", "online", "lastSeen"}
+        assert u["online"] is True
+        assert u["lastSeen"] is None or ISO.match(u["lastSeen"])
+    assert await a.wait_for("active_users") == {k: v for k, v in users.items() if k != "ok"}
+
+    info = await a.call("get_chat_info", {"chatId": chat_id})
+    assert set(info) == {"ok", "chat"}
+    assert_chat(info["chat"], id=chat_id, lastSeq=1, unreadCount=0)
+    assert info["chat"]["lastMessage"] == sent["message"]
+    assert await a.wait_for("chat_info") == {"chat": info["chat"]}
+
+    page = await a.call("get_messages", {"chatId": chat_id})
+    assert page == {"ok": True, "messages": [sent["message"]], "hasMore": False}
+
+    typing = await a.call("typing", {"chatId": chat_id, "isTyping": True})
+    assert typing == {"ok": True}
+
+    pong = await a.call("ping", {"t": 12345})
+    assert set(pong) == {"ok", "serverTime", "t"} and pong["t"] == 12345 and ISO.match(pong["serverTime"])
+    assert await a.wait_for("pong") == {"serverTime": pong["serverTime"], "t": 12345}
+    bare = await a.call("ping")
+    assert bare["ok"] is True and bare["t"] is None
+
+    left = await a.call("leave_chat", {"chatId": chat_id})
+    assert left == {"ok": True}
+    # a failed request gets no compat event
+    before = len(a.of("chat_info"))
+    assert (await a.call("get_chat_info", {"chatId": "nope"}))["ok"] is False
+    await a.assert_none("chat_info", within=0.2) if before == 0 else None
+    assert len(a.of("chat_info")) == before
+
+
+async def test_new_message_reaches_every_member_socket_except_sender(
+    clients: Any, transport: list[str]
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a1 = await clients(alice, transport)
+    a2 = await clients(alice, transport)
+    b1 = await clients(bob, transport)
+    b2 = await clients(bob, transport)  # never joins the chat
+    outsider = await clients(unique("eve"), transport)
+    chat_id = await open_direct(a1, bob)
+    await b1.ok("join_chat", {"chatId": chat_id})
+
+    msg = await send(a1, chat_id, "to everyone")
+    for c in (a2, b1, b2):
+        assert await c.wait_for("new_message") == msg
+    await asyncio.sleep(0.3)
+    assert a1.of("new_message") == []
+    for c in (a2, b1, b2):
+        assert len(c.of("new_message")) == 1
+    assert outsider.of("new_message") == []
+
+
+async def test_unread_count_and_messages_read(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+    b_idle = await clients(bob, transport)
+    chat_id = await open_direct(a, bob)
+
+    await send(a, chat_id, "one")
+    m2 = await send(a, chat_id, "two")
+    last = await b.wait_for("unread_count", lambda d: d["unreadCount"] == 2)
+    assert last == {"chatId": chat_id, "unreadCount": 2, "totalUnread": 2}
+    await b_idle.wait_for("unread_count", lambda d: d["unreadCount"] == 2)
+    # the sender's own send advances their read mark
+    info = await a.ok("get_chat_info", {"chatId": chat_id})
+    assert info["chat"]["unreadCount"] == 0
+    assert (await b.ok("get_chat_info", {"chatId": chat_id}))["chat"]["unreadCount"] == 2
+    for d in a.of("unread_count"):
+        assert d["unreadCount"] == 0
+
+    b.clear(), b_idle.clear(), a.clear()
+    ack = await b.ok("mark_messages_read", {"chatId": chat_id, "upToSeq": 1})
+    assert ack == {"ok": True, "chatId": chat_id, "readSeq": 1, "unreadCount": 1}
+    expected = {"chatId": chat_id, "userId": bob, "readSeq": 1}
+    for c in (a, b, b_idle):  # every connection of every member
+        assert await c.wait_for("messages_read") == expected
+    assert await b.wait_for("unread_count") == {"chatId": chat_id, "unreadCount": 1, "totalUnread": 1}
+    await b_idle.wait_for("unread_count")
+
+    # upToSeq beyond the last seq is clamped; default is the last seq
+    ack = await b.ok("mark_messages_read", {"chatId": chat_id, "upToSeq": 10_000})
+    assert ack == {"ok": True, "chatId": chat_id, "readSeq": m2["seq"], "unreadCount": 0}
+    await a.wait_for("messages_read", lambda d: d["readSeq"] == m2["seq"])
+    # a mark that does not rise emits nothing
+    a.clear()
+    ack = await b.ok("mark_messages_read", {"chatId": chat_id, "upToSeq": 1})
+    assert ack["readSeq"] == m2["seq"] and ack["unreadCount"] == 0
+    await a.assert_none("messages_read", within=0.3)
+
+
+async def test_join_and_leave_announcements(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    b_viewing = await clients(bob, transport)
+    b_idle = await clients(bob, transport)
+    a1 = await clients(alice, transport)
+    a2 = await clients(alice, transport)
+    chat_id = await open_direct(b_viewing, alice)
+
+    await a1.ok("join_chat", {"chatId": chat_id})
+    joined = await b_viewing.wait_for("user_joined_chat")
+    assert joined == {"chatId": chat_id, "userId": alice}
+    await a2.ok("join_chat", {"chatId": chat_id})  # not alice's first socket: no second announcement
+    await b_viewing.assert_none("user_joined_chat", lambda d: d != joined, within=0.1)
+    await asyncio.sleep(0.2)
+    assert len(b_viewing.of("user_joined_chat")) == 1
+    assert b_idle.of("user_joined_chat") == []
+    assert a1.of("user_joined_chat") == [] and a2.of("user_joined_chat") == []
+
+    await a1.ok("leave_chat", {"chatId": chat_id})  # alice still views it on a2
+    await b_viewing.assert_none("user_left_chat", within=0.3)
+    await a2.disconnect()  # the last socket leaves by disconnecting
+    assert await b_viewing.wait_for("user_left_chat") == {"chatId": chat_id, "userId": alice}
+    assert b_idle.of("user_left_chat") == []
+
+    await a1.ok("join_chat", {"chatId": chat_id})
+    await b_viewing.wait_for("user_joined_chat", count=2)
+    await a1.ok("leave_chat", {"chatId": chat_id})
+    await b_viewing.wait_for("user_left_chat", count=2)
+
+
+async def test_user_typing(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a_joined = await clients(alice, transport)
+    a_typing = await clients(alice, transport)  # never joins: typing needs membership only
+    b_joined = await clients(bob, transport)
+    b_idle = await clients(bob, transport)
+    chat_id = await open_direct(a_joined, bob)
+    await b_joined.ok("join_chat", {"chatId": chat_id})
+
+    assert await a_typing.call("typing", {"chatId": chat_id, "isTyping": True}) == {"ok": True}
+    got = await b_joined.wait_for("user_typing")
+    assert got == {"chatId": chat_id, "userId": alice, "isTyping": True}
+    await a_typing.ok("typing", {"chatId": chat_id, "isTyping": False})
+    assert await b_joined.wait_for("user_typing", count=2) == {
+        "chatId": chat_id,
+        "userId": alice,
+        "isTyping": False,
+    }
+    await asyncio.sleep(0.2)
+    assert b_idle.of("user_typing") == []
+    assert a_joined.of("user_typing") == [] and a_typing.of("user_typing") == []
+
+
+async def test_presence_online_offline_after_grace_and_no_flap(clients: Any, transport: list[str]) -> None:
+    carol, dave = unique("carol"), unique("dave")
+    d = await clients(dave, transport)
+    await open_direct(d, carol)  # they share a chat now
+    c = await clients(carol, transport)
+    assert await d.wait_for("user_online", lambda x: x["userId"] == carol) == {"userId": carol}
+
+    # a quick reconnect within the grace period (0.5 s) does not flap
+    # (like a page reload: the old connection goes while the new one opens)
+    closing = asyncio.create_task(c.disconnect())
+    await asyncio.sleep(0.05)
+    c2 = await clients(carol, transport)
+    await closing
+    await asyncio.sleep(0.9)
+    assert d.of("user_offline") == []
+    assert len(d.of("user_online", lambda x: x["userId"] == carol)) == 1
+    users = (await d.ok("get_active_users", {"chatId": await open_direct(d, carol)}))["users"]
+    assert {u["userId"]: u["online"] for u in users}[carol] is True
+
+    await c2.disconnect()
+    t0 = asyncio.get_running_loop().time()
+    off = await d.wait_for("user_offline", lambda x: x["userId"] == carol, timeout=5)
+    assert asyncio.get_running_loop().time() - t0 >= 0.35  # not before the grace period
+    assert set(off) == {"userId", "lastSeen"} and ISO.match(off["lastSeen"])
+    users = (await d.ok("get_active_users", {"chatId": await open_direct(d, carol)}))["users"]
+    seen = {u["userId"]: u for u in users}[carol]
+    assert seen["online"] is False and ISO.match(seen["lastSeen"])
+
+
+async def test_idempotent_retry(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+    chat_id = await open_direct(a, bob)
+    first = await send(a, chat_id, "once", cmid="retry-1")
+    again = await send(a, chat_id, "once", cmid="retry-1")
+    assert again == first
+    # a retry from another socket of the same sender, even concurrently, is the same message
+    a2 = await clients(alice, transport)
+    acks = await asyncio.gather(*(send(a2, chat_id, "once", cmid="retry-1") for _ in range(5)))
+    assert all(x == first for x in acks)
+    await b.wait_for("new_message")
+    await asyncio.sleep(0.4)
+    assert b.of("new_message") == [first]
+    page = await b.ok("get_messages", {"chatId": chat_id})
+    assert page["messages"] == [first]
+    # the same clientMessageId from another sender is another message
+    other = await send(b, chat_id, "mine", cmid="retry-1")
+    assert other["id"] != first["id"] and other["seq"] > first["seq"]
+
+
+async def test_in_order_delivery_of_concurrent_sends(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+    chat_id = await open_direct(a, bob)
+    acks = await asyncio.gather(*(send(a, chat_id, f"n{i}") for i in range(100)))
+    assert len({m["seq"] for m in acks}) == 100
+    got = await b.wait_count("new_message", 100, timeout=15)
+    seqs = [m["seq"] for m in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 100
+    assert {m["id"] for m in got} == {m["id"] for m in acks}
+
+
+async def test_reconnect_recovery_with_since_seq(clients: Any, transport: list[str]) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+    chat_id = await open_direct(a, bob)
+    seen = await send(a, chat_id, "before")
+    await b.wait_for("new_message")
+    await b.disconnect()
+    missed = [await send(a, chat_id, f"missed {i}") for i in range(3)]
+    b2 = await clients(bob, transport)
+    ack = await b2.ok("join_chat", {"chatId": chat_id, "sinceSeq": seen["seq"]})
+    assert ack["messages"] == missed and ack["hasMore"] is False
+    # without sinceSeq: the latest 50
+    ack = await b2.ok("join_chat", {"chatId": chat_id})
+    assert ack["messages"] == [seen, *missed]
+
+
+async def test_recovery_of_more_than_500_missed(clients: Any) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice, ["websocket"])
+    chat_id = await open_direct(a, bob)
+    for start in range(0, 520, 130):
+        await asyncio.gather(*(send(a, chat_id, f"bulk {i}") for i in range(start, start + 130)))
+    b = await clients(bob, ["polling"])
+    ack = await b.ok("join_chat", {"chatId": chat_id, "sinceSeq": 0}, timeout=15)
+    assert len(ack["messages"]) == 500 and ack["hasMore"] is True
+    seqs = [m["seq"] for m in ack["messages"]]
+    assert seqs == sorted(seqs) and seqs[0] == 1
+    rest: list[dict[str, Any]] = []
+    after = seqs[-1]
+    while True:
+        page = await b.ok("get_messages", {"chatId": chat_id, "afterSeq": after, "limit": 100})
+        rest += page["messages"]
+        if not page["hasMore"]:
+            break
+        after = page["messages"][-1]["seq"]
+    assert len(rest) == 20 and [m["seq"] for m in rest] == list(range(501, 521))
+
+
+async def test_get_messages_paging(clients: Any) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice)
+    chat_id = await open_direct(a, bob)
+    msgs = [await send(a, chat_id, f"p{i}") for i in range(7)]
+    page = await a.ok("get_messages", {"chatId": chat_id, "limit": 3})
+    assert page["messages"] == msgs[4:] and page["hasMore"] is True
+    page = await a.ok("get_messages", {"chatId": chat_id, "beforeSeq": msgs[4]["seq"], "limit": 3})
+    assert page["messages"] == msgs[1:4] and page["hasMore"] is True
+    page = await a.ok("get_messages", {"chatId": chat_id, "beforeSeq": msgs[1]["seq"], "limit": 3})
+    assert page["messages"] == msgs[:1] and page["hasMore"] is False
+    page = await a.ok("get_messages", {"chatId": chat_id, "afterSeq": msgs[1]["seq"], "limit": 2})
+    assert page["messages"] == msgs[2:4] and page["hasMore"] is True
+    page = await a.ok(
+        "get_messages",
+        {"chatId": chat_id, "afterSeq": msgs[1]["seq"], "beforeSeq": msgs[4]["seq"], "limit": 100},
+    )
+    assert page["messages"] == msgs[2:4] and page["hasMore"] is False
+
+
+async def test_content_is_stored_exactly(clients: Any) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    a = await clients(alice)
+    b = await clients(bob)
+    chat_id = await open_direct(a, bob)
+    for content in ("  padded  ", "<script>alert(1)</script>", "😀" * 4000, "x" * 4000, "line\nbreak"):
+        m = await send(a, chat_id, content)
+        assert m["content"] == content
+        assert (await b.wait_for("new_message", lambda d, i=m["id"]: d["id"] == i))["content"] == content
