@@ -1,0 +1,564 @@
+// Wires a Socket.IO connection to the pure reducer: socket events and acks become
+// actions; after every change it looks at the state and does what is due (fill a
+// gap, put the next send on the wire, retry after a backoff). No React here: the
+// hook only subscribes to it.
+import { io } from "socket.io-client";
+import type {
+  ActiveUsersAck,
+  ChatInfoAck,
+  ConnectedEvent,
+  GetMessagesAck,
+  JoinChatAck,
+  MarkReadAck,
+  Message,
+  MessagesReadEvent,
+  ProtocolError,
+  SendMessageAck,
+  ServerDrainingEvent,
+  UnreadCountEvent,
+  UserTypingEvent,
+} from "./protocol";
+import { contentProblem, isRetryable } from "./protocol";
+import { type ChatAction, type ChatClientState, chatReducer, initialState } from "./reducer";
+import { selectGapFetches, selectNextSend, selectNextWakeUp } from "./selectors";
+
+/** The part of socket.io-client's Socket the controller uses (a fake fits it in tests). */
+export interface ChatSocket {
+  readonly connected: boolean;
+  readonly active: boolean;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  off(event: string, listener?: (...args: any[]) => void): unknown;
+  connect(): unknown;
+  disconnect(): unknown;
+  timeout(ms: number): { emit(event: string, payload: unknown, ack: (err: Error | null, res: any) => void): unknown };
+  readonly io: {
+    reconnectionDelay(ms: number): unknown;
+    reconnectionDelayMax(ms: number): unknown;
+    on(event: string, listener: (...args: any[]) => void): unknown;
+    off(event: string, listener?: (...args: any[]) => void): unknown;
+  };
+}
+
+export interface SocketFactoryOptions {
+  path: string;
+  auth: (cb: (data: { token?: string }) => void) => void;
+  reconnectionDelay: number;
+  reconnectionDelayMax: number;
+}
+
+export interface ChatControllerOptions {
+  /** Server origin, e.g. "https://chat.example.com". Default: the page's own origin. */
+  url?: string;
+  /** Socket.IO path. Default "/socket.io/". */
+  path?: string;
+  /** Called on every (re)connect attempt: return a fresh JWT. */
+  getToken: () => Promise<string>;
+  /** How long to wait for an ack before treating a request as lost. Default 10 s. */
+  ackTimeoutMs?: number;
+  /** First reconnect delay; doubles per attempt up to reconnectionDelayMaxMs. Default 500 ms. */
+  reconnectionDelayMs?: number;
+  reconnectionDelayMaxMs?: number;
+  /** For tests: build the socket. Default: socket.io-client's `io`. */
+  socketFactory?: (url: string | undefined, options: SocketFactoryOptions) => ChatSocket;
+  now?: () => number;
+  newClientMessageId?: () => string;
+}
+
+export class RequestError extends Error implements ProtocolError {
+  readonly code: string;
+  constructor(error: ProtocolError) {
+    super(error.message);
+    this.code = error.code;
+  }
+}
+
+export class ContentError extends Error {
+  readonly reason: "empty" | "too_long";
+  constructor(reason: "empty" | "too_long") {
+    super(reason === "empty" ? "Message is empty" : "Message is longer than 4000 characters");
+    this.reason = reason;
+  }
+}
+
+const TYPING_REFRESH_MS = 3000;
+const AUTH_REFRESH_RETRY_MS = 15000;
+const REFUSED_RETRY_BASE_MS = 1000;
+const REFUSED_RETRY_MAX_MS = 30000;
+
+export function randomId(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === "function") c.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function defaultSocketFactory(url: string | undefined, options: SocketFactoryOptions): ChatSocket {
+  return io(url, {
+    path: options.path,
+    auth: options.auth,
+    autoConnect: false,
+    forceNew: true,
+    reconnection: true,
+    reconnectionDelay: options.reconnectionDelay,
+    reconnectionDelayMax: options.reconnectionDelayMax,
+    randomizationFactor: 0.5,
+  }) as unknown as ChatSocket;
+}
+
+/** The `exp` of a JWT in epoch ms, or null (the client only reads it, to refresh in time). */
+export function tokenExpiresAt(token: string): number | null {
+  const part = token.split(".")[1];
+  if (!part) return null;
+  try {
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === "number" ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+function asError(err: unknown): ProtocolError {
+  if (err && typeof err === "object" && "code" in err && "message" in err) {
+    const e = err as { code: unknown; message: unknown };
+    return { code: String(e.code), message: String(e.message) };
+  }
+  return { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) };
+}
+
+export class ChatController {
+  private state: ChatClientState = initialState;
+  private readonly listeners = new Set<() => void>();
+  private readonly socket: ChatSocket;
+  private readonly now: () => number;
+  private readonly newId: () => string;
+  private readonly ackTimeoutMs: number;
+  private readonly reconnectionDelayMs: number;
+  private readonly reconnectionDelayMaxMs: number;
+  private getTokenFn: () => Promise<string>;
+  private running = false;
+  private driveQueued = false;
+  private wakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private wakeAt = 0;
+  private refusedTimer: ReturnType<typeof setTimeout> | null = null;
+  private refusedAttempts = 0;
+  private authTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The token the current connection was opened or last refreshed with. */
+  private token: string | null = null;
+  /** Direct chats asked for by recipient before their chat id was known. */
+  private readonly wantedDirect = new Set<string>();
+  private readonly joinWaiters = new Map<string, ((chatId: string) => void)[]>();
+  private readonly typingSent = new Map<string, { isTyping: boolean; at: number }>();
+  private readonly handlers: [string, (...args: any[]) => void][];
+
+  constructor(options: ChatControllerOptions) {
+    this.getTokenFn = options.getToken;
+    this.now = options.now ?? (() => Date.now());
+    this.newId = options.newClientMessageId ?? randomId;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 10000;
+    this.reconnectionDelayMs = options.reconnectionDelayMs ?? 500;
+    this.reconnectionDelayMaxMs = options.reconnectionDelayMaxMs ?? 5000;
+    const factory = options.socketFactory ?? defaultSocketFactory;
+    this.socket = factory(options.url, {
+      path: options.path ?? "/socket.io/",
+      auth: (cb) => this.provideAuth(cb),
+      reconnectionDelay: this.reconnectionDelayMs,
+      reconnectionDelayMax: this.reconnectionDelayMaxMs,
+    });
+    this.handlers = [
+      ["connect", () => this.onConnect()],
+      ["disconnect", (reason: string) => this.onDisconnect(reason)],
+      ["connect_error", (err: Error & { data?: unknown }) => this.onConnectError(err)],
+      ["connected", (e: ConnectedEvent) => this.dispatch({ type: "connected", userId: e.userId })],
+      ["new_message", (m: Message) => this.dispatch({ type: "message_received", message: m, now: this.now() })],
+      [
+        "message_sent",
+        (e: { clientMessageId: string; message: Message }) =>
+          this.dispatch({ type: "send_acked", clientMessageId: e.clientMessageId, message: e.message }),
+      ],
+      ["unread_count", (e: UnreadCountEvent) => this.dispatch({ type: "unread_count", event: e })],
+      ["messages_read", (e: MessagesReadEvent) => this.dispatch({ type: "messages_read", event: e })],
+      ["user_online", (e: { userId: string }) => this.dispatch({ type: "user_online", userId: e.userId })],
+      [
+        "user_offline",
+        (e: { userId: string; lastSeen?: string | null }) =>
+          this.dispatch({ type: "user_offline", userId: e.userId, lastSeen: e.lastSeen ?? null }),
+      ],
+      ["user_typing", (e: UserTypingEvent) => this.dispatch({ type: "user_typing", event: e, now: this.now() })],
+      ["chat_error", (e: { code: string; message: string }) => this.dispatch({ type: "error", error: asError(e) })],
+      ["server_draining", (e: ServerDrainingEvent) => this.onDraining(e)],
+      ["resync", () => this.recover()],
+    ];
+  }
+
+  // ------------------------------------------------------------ store
+
+  getState = (): ChatClientState => this.state;
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  dispatch(action: ChatAction): void {
+    const next = chatReducer(this.state, action);
+    if (next === this.state) return;
+    this.state = next;
+    for (const l of this.listeners) l();
+    this.scheduleDrive();
+  }
+
+  setGetToken(getToken: () => Promise<string>): void {
+    this.getTokenFn = getToken;
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const [event, fn] of this.handlers) this.socket.on(event, fn);
+    if (typeof window !== "undefined") {
+      window.addEventListener("online", this.onBrowserOnline);
+      window.addEventListener("offline", this.onBrowserOffline);
+    }
+    const online = typeof navigator === "undefined" || navigator.onLine !== false;
+    this.dispatch({ type: "connection", state: online ? (this.state.everConnected ? "reconnecting" : "connecting") : "offline" });
+    this.socket.connect();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    for (const [event, fn] of this.handlers) this.socket.off(event, fn);
+    if (typeof window !== "undefined") {
+      window.removeEventListener("online", this.onBrowserOnline);
+      window.removeEventListener("offline", this.onBrowserOffline);
+    }
+    this.clearTimers();
+    this.socket.disconnect();
+    this.dispatch({ type: "connection", state: "offline" });
+  }
+
+  private clearTimers(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.refusedTimer) clearTimeout(this.refusedTimer);
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.wakeTimer = null;
+    this.refusedTimer = null;
+    this.authTimer = null;
+  }
+
+  private provideAuth(cb: (data: { token?: string }) => void): void {
+    this.getTokenFn().then(
+      (token) => {
+        this.token = token;
+        cb({ token });
+      },
+      (err: unknown) => {
+        this.dispatch({ type: "connect_failed", error: { code: "UNAUTHORIZED", message: `getToken failed: ${asError(err).message}` } });
+        cb({});
+      },
+    );
+  }
+
+  private onConnect(): void {
+    this.refusedAttempts = 0;
+    this.socket.io.reconnectionDelay(this.reconnectionDelayMs);
+    this.socket.io.reconnectionDelayMax(this.reconnectionDelayMaxMs);
+    this.typingSent.clear();
+    this.dispatch({ type: "connection", state: "connected" });
+    this.scheduleAuthRefresh(this.token ? tokenExpiresAt(this.token) : null);
+    this.recover();
+  }
+
+  /**
+   * The server disconnects a socket whose token expires; before that, hand it a fresh
+   * one with `auth_refresh` (a fifth of the remaining time, at most a minute, early).
+   */
+  private scheduleAuthRefresh(expiresAt: number | null): void {
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.authTimer = null;
+    if (expiresAt === null || !this.running) return;
+    const left = expiresAt - this.now();
+    const delay = Math.max(1000, left - Math.min(60000, left / 5));
+    this.authTimer = setTimeout(() => {
+      this.authTimer = null;
+      void this.refreshAuth(expiresAt);
+    }, delay);
+  }
+
+  private async refreshAuth(expiresAt: number): Promise<void> {
+    if (!this.socket.connected) return;
+    try {
+      const token = await this.getTokenFn();
+      const ack = await this.request<{ expiresAt?: string }>("auth_refresh", { token });
+      this.token = token;
+      const next = ack.expiresAt ? Date.parse(ack.expiresAt) : tokenExpiresAt(token);
+      this.scheduleAuthRefresh(next !== null && !Number.isNaN(next) ? next : null);
+    } catch {
+      // Try again while there is time; if it runs out the server disconnects us and the
+      // reconnect asks getToken for a new token anyway.
+      if (this.socket.connected && expiresAt - this.now() > AUTH_REFRESH_RETRY_MS) {
+        this.authTimer = setTimeout(() => {
+          this.authTimer = null;
+          void this.refreshAuth(expiresAt);
+        }, AUTH_REFRESH_RETRY_MS);
+      }
+    }
+  }
+
+  private onDisconnect(reason: string): void {
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.authTimer = null;
+    if (!this.running || reason === "io client disconnect") {
+      this.dispatch({ type: "connection", state: "offline" });
+      return;
+    }
+    this.dispatch({ type: "connection", state: this.browserOnline() ? "reconnecting" : "offline" });
+    // The stock client stays down after a server-side disconnect packet; come back anyway.
+    if (reason === "io server disconnect") this.retryRefused();
+  }
+
+  private onConnectError(err: Error & { data?: unknown }): void {
+    const error = err.data ? asError(err.data) : { code: "UNAVAILABLE", message: err.message };
+    this.dispatch({ type: "connect_failed", error });
+    const waiting = this.state.everConnected ? "reconnecting" : "connecting";
+    this.dispatch({ type: "connection", state: this.browserOnline() ? waiting : "offline" });
+    // Refused by the server (e.g. an expired token): socket.io-client gives up, so we
+    // retry ourselves; `auth` asks getToken for a fresh token each time.
+    if (!this.socket.active) this.retryRefused(error.code === "UNAUTHORIZED" ? REFUSED_RETRY_MAX_MS : this.reconnectionDelayMaxMs);
+  }
+
+  private retryRefused(maxDelayMs = this.reconnectionDelayMaxMs): void {
+    if (this.refusedTimer || !this.running) return;
+    const delay = Math.min(maxDelayMs, REFUSED_RETRY_BASE_MS * 2 ** this.refusedAttempts);
+    this.refusedAttempts++;
+    this.refusedTimer = setTimeout(() => {
+      this.refusedTimer = null;
+      if (this.running && !this.socket.connected) this.socket.connect();
+    }, delay * (0.75 + Math.random() * 0.5));
+  }
+
+  private onDraining(e: ServerDrainingEvent): void {
+    const after = Math.max(0, Number(e.reconnectAfterMs) || 0);
+    this.dispatch({ type: "draining", reconnectAfterMs: after, now: this.now() });
+    // The node closes the transport next; the manager's first retry then waits about
+    // reconnectAfterMs (with its jitter) instead of the usual short delay.
+    if (after > 0) {
+      this.socket.io.reconnectionDelayMax(Math.max(this.reconnectionDelayMaxMs, after * 2));
+      this.socket.io.reconnectionDelay(after);
+    }
+  }
+
+  private browserOnline(): boolean {
+    return typeof navigator === "undefined" || navigator.onLine !== false;
+  }
+
+  private onBrowserOnline = (): void => {
+    if (!this.running || this.socket.connected) return;
+    this.dispatch({ type: "connection", state: this.state.everConnected ? "reconnecting" : "connecting" });
+    this.socket.connect();
+  };
+
+  private onBrowserOffline = (): void => {
+    if (!this.socket.connected) this.dispatch({ type: "connection", state: "offline" });
+  };
+
+  // ------------------------------------------------------------ requests
+
+  /** Emit with an ack; resolves with the success fields, rejects with RequestError. */
+  request<T>(event: string, payload: unknown): Promise<T> {
+    if (!this.socket.connected) {
+      return Promise.reject(new RequestError({ code: "OFFLINE", message: "not connected" }));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.socket.timeout(this.ackTimeoutMs).emit(event, payload, (err, res) => {
+        if (err) reject(new RequestError({ code: "TIMEOUT", message: `no answer to ${event}` }));
+        else if (res && res.ok === true) resolve(res as T);
+        else reject(new RequestError(asError(res?.error ?? { code: "INTERNAL", message: "malformed ack" })));
+      });
+    });
+  }
+
+  /** After a (re)connect or a `resync`: catch up on every chat we know. */
+  private recover(): void {
+    const { chats } = this.state;
+    for (const recipientId of this.wantedDirect) {
+      const chatId = this.state.directChats[recipientId];
+      if (!chatId || !chats[chatId]?.joined) void this.joinDirect(recipientId).catch(() => undefined);
+    }
+    for (const chat of Object.values(chats)) {
+      if (chat.joined) {
+        void this.joinChat(chat.id).catch(() => undefined);
+      } else if (chat.loaded) {
+        this.dispatch({ type: "gap_suspected", chatId: chat.id });
+        this.request<ChatInfoAck>("get_chat_info", { chatId: chat.id }).then(
+          (ack) => this.dispatch({ type: "chat_info", chat: ack.chat }),
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  private scheduleDrive(): void {
+    if (this.driveQueued) return;
+    this.driveQueued = true;
+    queueMicrotask(() => {
+      this.driveQueued = false;
+      this.drive();
+    });
+  }
+
+  /** Do whatever the state says is due now, and wake up when a backoff ends. */
+  private drive(): void {
+    if (!this.running) return;
+    const now = this.now();
+    for (const { chatId, afterSeq } of selectGapFetches(this.state, now)) {
+      this.dispatch({ type: "fetch_started", chatId });
+      this.request<GetMessagesAck>("get_messages", { chatId, afterSeq, limit: 100 }).then(
+        (ack) => this.dispatch({ type: "messages_fetched", chatId, messages: ack.messages, hasMore: ack.hasMore }),
+        (err: unknown) => this.dispatch({ type: "fetch_failed", chatId, now: this.now(), error: asError(err) }),
+      );
+    }
+    const next = selectNextSend(this.state, now);
+    if (next) {
+      const { clientMessageId, chatId, content } = next;
+      this.dispatch({ type: "send_started", clientMessageId });
+      this.request<SendMessageAck>("send_message", { chatId, content, clientMessageId }).then(
+        (ack) => this.dispatch({ type: "send_acked", clientMessageId, message: ack.message }),
+        (err: unknown) => {
+          const error = asError(err);
+          this.dispatch({ type: "send_failed", clientMessageId, error, retryable: isRetryable(error.code), now: this.now() });
+        },
+      );
+    }
+    if (Object.values(this.state.chats).some((c) => Object.values(c.typing).some((until) => until <= now))) {
+      this.dispatch({ type: "typing_expired", now });
+    }
+    const wake = selectNextWakeUp(this.state);
+    if (wake !== null && wake > now && (this.wakeTimer === null || wake < this.wakeAt)) {
+      if (this.wakeTimer) clearTimeout(this.wakeTimer);
+      this.wakeAt = wake;
+      this.wakeTimer = setTimeout(() => {
+        this.wakeTimer = null;
+        this.drive();
+      }, wake - now + 5);
+    }
+  }
+
+  // ------------------------------------------------------------ public API
+
+  /** Open (creating if needed) the direct chat with `recipientId`; resolves with its chat id. */
+  openDirectChat(recipientId: string): Promise<string> {
+    this.wantedDirect.add(recipientId);
+    const known = this.state.directChats[recipientId];
+    if (known && this.state.chats[known]?.joined) return Promise.resolve(known);
+    if (this.socket.connected) return this.joinDirect(recipientId);
+    // Joined on connect (see recover); resolve then.
+    return new Promise((resolve) => {
+      const list = this.joinWaiters.get(recipientId) ?? [];
+      list.push(resolve);
+      this.joinWaiters.set(recipientId, list);
+    });
+  }
+
+  private async joinDirect(recipientId: string): Promise<string> {
+    const ack = await this.request<JoinChatAck>("join_chat", { recipientId });
+    this.dispatch({ type: "chat_joined", chat: ack.chat, messages: ack.messages, hasMore: ack.hasMore, recipientId });
+    for (const resolve of this.joinWaiters.get(recipientId) ?? []) resolve(ack.chat.id);
+    this.joinWaiters.delete(recipientId);
+    void this.refreshPresence(ack.chat.id);
+    return ack.chat.id;
+  }
+
+  /** Join (view) a chat; after the first time, asks only for what was missed (sinceSeq). */
+  async joinChat(chatId: string): Promise<void> {
+    const chat = this.state.chats[chatId];
+    const sinceSeq = chat?.loaded ? chat.syncedSeq : undefined;
+    const ack = await this.request<JoinChatAck>("join_chat", sinceSeq === undefined ? { chatId } : { chatId, sinceSeq });
+    this.dispatch({ type: "chat_joined", chat: ack.chat, messages: ack.messages, hasMore: ack.hasMore, sinceSeq });
+    void this.refreshPresence(chatId);
+  }
+
+  async leaveChat(chatId: string): Promise<void> {
+    for (const [recipientId, id] of Object.entries(this.state.directChats)) {
+      if (id === chatId) this.wantedDirect.delete(recipientId);
+    }
+    this.dispatch({ type: "chat_left", chatId });
+    if (this.socket.connected) await this.request("leave_chat", { chatId }).catch(() => undefined);
+  }
+
+  /** Queue a message (shown at once as pending); returns its clientMessageId. Throws ContentError. */
+  sendMessage(chatId: string, content: string): string {
+    const problem = contentProblem(content);
+    if (problem) throw new ContentError(problem);
+    const clientMessageId = this.newId();
+    this.dispatch({
+      type: "send_queued",
+      chatId,
+      clientMessageId,
+      content,
+      senderId: this.state.me ?? "",
+      createdAt: new Date(this.now()).toISOString(),
+    });
+    this.setTyping(chatId, false);
+    return clientMessageId;
+  }
+
+  retrySend(clientMessageId: string): void {
+    this.dispatch({ type: "send_retry", clientMessageId });
+  }
+
+  discardSend(clientMessageId: string): void {
+    this.dispatch({ type: "send_discarded", clientMessageId });
+  }
+
+  async markRead(chatId: string, upToSeq?: number): Promise<void> {
+    if (upToSeq !== undefined) this.dispatch({ type: "read_requested", chatId, upToSeq });
+    try {
+      const ack = await this.request<MarkReadAck>("mark_messages_read", upToSeq === undefined ? { chatId } : { chatId, upToSeq });
+      this.dispatch({ type: "read_acked", chatId, readSeq: ack.readSeq, unreadCount: ack.unreadCount });
+    } catch (err) {
+      this.dispatch({ type: "read_failed", chatId, error: asError(err) });
+    }
+  }
+
+  /** Tell the others whether we are typing; repeated calls are throttled. */
+  setTyping(chatId: string, isTyping: boolean): void {
+    if (!this.socket.connected) return;
+    const last = this.typingSent.get(chatId);
+    const now = this.now();
+    if (isTyping && last?.isTyping && now - last.at < TYPING_REFRESH_MS) return;
+    if (!isTyping && !last?.isTyping) return;
+    this.typingSent.set(chatId, { isTyping, at: now });
+    this.request("typing", { chatId, isTyping }).catch(() => undefined);
+  }
+
+  async loadOlder(chatId: string): Promise<void> {
+    const chat = this.state.chats[chatId];
+    if (!chat || chat.loadingOlder || !chat.hasOlder) return;
+    const beforeSeq = chat.messages[0]?.seq;
+    this.dispatch({ type: "older_started", chatId });
+    try {
+      const ack = await this.request<GetMessagesAck>(
+        "get_messages",
+        beforeSeq === undefined ? { chatId, limit: 50 } : { chatId, beforeSeq, limit: 50 },
+      );
+      this.dispatch({ type: "older_loaded", chatId, messages: ack.messages, hasMore: ack.hasMore });
+    } catch (err) {
+      this.dispatch({ type: "older_failed", chatId, error: asError(err) });
+    }
+  }
+
+  async refreshPresence(chatId: string): Promise<void> {
+    try {
+      const ack = await this.request<ActiveUsersAck>("get_active_users", { chatId });
+      this.dispatch({ type: "presence", users: ack.users });
+    } catch {
+      // Presence is advisory; user_online/user_offline keep it current anyway.
+    }
+  }
+}

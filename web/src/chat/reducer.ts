@@ -1,0 +1,590 @@
+// Pure client state: no React, no socket. The controller turns socket events and
+// acks into these actions, and reads the selectors at the bottom to decide what to
+// ask the server next (gap fills, sends to retry).
+import type {
+  Chat,
+  Message,
+  MessagesReadEvent,
+  PresenceEntry,
+  ProtocolError,
+  UnreadCountEvent,
+  UserTypingEvent,
+} from "./protocol";
+
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
+
+export interface PendingMessage {
+  clientMessageId: string;
+  chatId: string;
+  senderId: string;
+  content: string;
+  createdAt: string;
+  /** Global queue position: sends go out (and are retried) in this order. */
+  order: number;
+  status: "pending" | "failed";
+  inFlight: boolean;
+  attempts: number;
+  /** Epoch ms before which it is not retried (backoff after a retryable error). */
+  retryAt: number;
+  error: ProtocolError | null;
+}
+
+export interface ChatState {
+  id: string;
+  info: Chat | null;
+  /** Confirmed messages, ascending by seq, unique by seq and id. */
+  messages: Message[];
+  /** Own messages not yet acknowledged, in send order. */
+  pending: PendingMessage[];
+  /** History has been loaded from the server; before that, only live messages are known. */
+  loaded: boolean;
+  /** Every message with seq <= syncedSeq (down to the oldest loaded) is in `messages`. */
+  syncedSeq: number;
+  /** The server may hold messages after syncedSeq that we lack: fetch them. */
+  gap: boolean;
+  fetching: boolean;
+  fetchRetryAt: number;
+  hasOlder: boolean;
+  loadingOlder: boolean;
+  /** The app is viewing the chat (join_chat acked); rejoined after a reconnect. */
+  joined: boolean;
+  unreadCount: number;
+  /** Members' read marks, the current user's included. */
+  readSeqs: Record<string, number>;
+  /** Highest seq a mark_messages_read was sent for (avoids re-sending the same mark). */
+  readRequestedSeq: number;
+  /** userId -> epoch ms when the typing indicator lapses. */
+  typing: Record<string, number>;
+}
+
+export interface Presence {
+  online: boolean;
+  lastSeen: string | null;
+}
+
+export interface DrainingNotice {
+  reconnectAfterMs: number;
+  at: number;
+}
+
+export interface ChatClientState {
+  me: string | null;
+  connection: ConnectionState;
+  everConnected: boolean;
+  draining: DrainingNotice | null;
+  chats: Record<string, ChatState>;
+  /** recipientId -> chatId of the direct chat with them. */
+  directChats: Record<string, string>;
+  presence: Record<string, Presence>;
+  totalUnread: number;
+  nextOrder: number;
+  lastError: ProtocolError | null;
+  /** Why the last handshake was refused (e.g. UNAUTHORIZED); cleared once connected. */
+  connectError: ProtocolError | null;
+}
+
+export type ChatAction =
+  | { type: "connection"; state: ConnectionState }
+  | { type: "connected"; userId: string }
+  | { type: "connect_failed"; error: ProtocolError }
+  | { type: "draining"; reconnectAfterMs: number; now: number }
+  | { type: "chat_joined"; chat: Chat; messages: Message[]; hasMore: boolean; sinceSeq?: number; recipientId?: string }
+  | { type: "chat_left"; chatId: string }
+  | { type: "chat_info"; chat: Chat }
+  | { type: "message_received"; message: Message; now: number }
+  | { type: "gap_suspected"; chatId: string }
+  | { type: "fetch_started"; chatId: string }
+  | { type: "messages_fetched"; chatId: string; messages: Message[]; hasMore: boolean }
+  | { type: "fetch_failed"; chatId: string; now: number; error: ProtocolError }
+  | { type: "older_started"; chatId: string }
+  | { type: "older_loaded"; chatId: string; messages: Message[]; hasMore: boolean }
+  | { type: "older_failed"; chatId: string; error: ProtocolError }
+  | { type: "send_queued"; chatId: string; clientMessageId: string; content: string; senderId: string; createdAt: string }
+  | { type: "send_started"; clientMessageId: string }
+  | { type: "send_acked"; clientMessageId: string; message: Message }
+  | { type: "send_failed"; clientMessageId: string; error: ProtocolError; retryable: boolean; now: number }
+  | { type: "send_retry"; clientMessageId: string }
+  | { type: "send_discarded"; clientMessageId: string }
+  | { type: "unread_count"; event: UnreadCountEvent }
+  | { type: "read_requested"; chatId: string; upToSeq: number }
+  | { type: "read_acked"; chatId: string; readSeq: number; unreadCount: number }
+  | { type: "read_failed"; chatId: string; error: ProtocolError }
+  | { type: "messages_read"; event: MessagesReadEvent }
+  | { type: "presence"; users: PresenceEntry[] }
+  | { type: "user_online"; userId: string }
+  | { type: "user_offline"; userId: string; lastSeen: string | null }
+  | { type: "user_typing"; event: UserTypingEvent; now: number }
+  | { type: "typing_expired"; now: number }
+  | { type: "error"; error: ProtocolError };
+
+/** How long a remote "is typing" lasts without a refresh. */
+export const TYPING_TTL_MS = 6000;
+const FETCH_RETRY_MS = 2000;
+const SEND_BACKOFF_BASE_MS = 1000;
+const SEND_BACKOFF_MAX_MS = 15000;
+
+export const initialState: ChatClientState = {
+  me: null,
+  connection: "connecting",
+  everConnected: false,
+  draining: null,
+  chats: {},
+  directChats: {},
+  presence: {},
+  totalUnread: 0,
+  nextOrder: 1,
+  lastError: null,
+  connectError: null,
+};
+
+export function emptyChat(id: string): ChatState {
+  return {
+    id,
+    info: null,
+    messages: [],
+    pending: [],
+    loaded: false,
+    syncedSeq: 0,
+    gap: false,
+    fetching: false,
+    fetchRetryAt: 0,
+    hasOlder: false,
+    loadingOlder: false,
+    joined: false,
+    unreadCount: 0,
+    readSeqs: {},
+    readRequestedSeq: 0,
+    typing: {},
+  };
+}
+
+// ---------------------------------------------------------------- helpers
+
+function lastSeqOf(messages: Message[]): number {
+  return messages.length > 0 ? messages[messages.length - 1]!.seq : 0;
+}
+
+/** Merge `incoming` into the sorted, unique list; returns the same array when nothing is new. */
+export function mergeMessages(existing: Message[], incoming: Message[]): Message[] {
+  if (incoming.length === 0) return existing;
+  const bySeq = new Map<number, Message>();
+  const ids = new Set<string>();
+  for (const m of existing) {
+    bySeq.set(m.seq, m);
+    ids.add(m.id);
+  }
+  let changed = false;
+  for (const m of incoming) {
+    if (bySeq.has(m.seq) || ids.has(m.id)) continue;
+    bySeq.set(m.seq, m);
+    ids.add(m.id);
+    changed = true;
+  }
+  if (!changed) return existing;
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+/** Drop own pending sends that `messages` confirm (same sender and clientMessageId). */
+function settlePending(pending: PendingMessage[], messages: Message[]): PendingMessage[] {
+  if (pending.length === 0 || messages.length === 0) return pending;
+  const confirmed = new Set<string>();
+  for (const m of messages) if (m.clientMessageId) confirmed.add(`${m.senderId}\u0000${m.clientMessageId}`);
+  const left = pending.filter((p) => !confirmed.has(`${p.senderId}\u0000${p.clientMessageId}`));
+  return left.length === pending.length ? pending : left;
+}
+
+function maxReadSeqs(a: Record<string, number>, b: Record<string, number> | undefined): Record<string, number> {
+  if (!b) return a;
+  let out = a;
+  for (const [user, seq] of Object.entries(b)) {
+    if (typeof seq !== "number") continue;
+    if ((out[user] ?? 0) < seq) {
+      if (out === a) out = { ...a };
+      out[user] = seq;
+    }
+  }
+  return out;
+}
+
+function withChat(state: ChatClientState, chatId: string, update: (chat: ChatState) => ChatState): ChatClientState {
+  const before = state.chats[chatId] ?? emptyChat(chatId);
+  const after = update(before);
+  if (after === before && state.chats[chatId]) return state;
+  return { ...state, chats: { ...state.chats, [chatId]: after } };
+}
+
+function findPending(state: ChatClientState, clientMessageId: string): PendingMessage | undefined {
+  for (const chat of Object.values(state.chats)) {
+    const p = chat.pending.find((x) => x.clientMessageId === clientMessageId);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+function updatePending(
+  state: ChatClientState,
+  clientMessageId: string,
+  update: (p: PendingMessage) => PendingMessage | null,
+): ChatClientState {
+  const p = findPending(state, clientMessageId);
+  if (!p) return state;
+  return withChat(state, p.chatId, (chat) => {
+    const pending: PendingMessage[] = [];
+    for (const x of chat.pending) {
+      if (x.clientMessageId !== clientMessageId) pending.push(x);
+      else {
+        const next = update(x);
+        if (next) pending.push(next);
+      }
+    }
+    return { ...chat, pending };
+  });
+}
+
+/**
+ * The server raises a sender's read mark to their own message without a
+ * `messages_read` event (docs/protocol.md, "Read mark on send"): mirror that.
+ */
+function senderReadMarks(readSeqs: Record<string, number>, messages: Message[]): Record<string, number> {
+  let out = readSeqs;
+  for (const m of messages) out = maxReadSeqs(out, { [m.senderId]: m.seq });
+  return out;
+}
+
+/** Messages added to a loaded chat: advance the contiguous mark, or note a gap. */
+function absorb(chat: ChatState, incoming: Message[]): ChatState {
+  const messages = mergeMessages(chat.messages, incoming);
+  const pending = settlePending(chat.pending, incoming);
+  let { syncedSeq, gap } = chat;
+  if (chat.loaded && messages !== chat.messages) {
+    // Seqs may legitimately skip numbers, so a jump is only a suspicion: one
+    // get_messages {afterSeq: syncedSeq} settles it.
+    for (const m of messages) {
+      if (m.seq <= syncedSeq) continue;
+      if (m.seq === syncedSeq + 1) syncedSeq = m.seq;
+      else {
+        gap = true;
+        break;
+      }
+    }
+  }
+  const readSeqs = senderReadMarks(chat.readSeqs, incoming);
+  let { typing } = chat;
+  for (const m of incoming) {
+    if (m.senderId in typing) {
+      typing = { ...typing };
+      delete typing[m.senderId];
+    }
+  }
+  if (messages === chat.messages && pending === chat.pending && typing === chat.typing && readSeqs === chat.readSeqs) {
+    return chat;
+  }
+  return { ...chat, messages, pending, syncedSeq, gap, typing, readSeqs };
+}
+
+function applyChatInfo(chat: ChatState, info: Chat): ChatState {
+  return {
+    ...chat,
+    info,
+    unreadCount: info.unreadCount,
+    readSeqs: maxReadSeqs(chat.readSeqs, info.readSeqs),
+  };
+}
+
+function totalOf(chats: Record<string, ChatState>): number {
+  let n = 0;
+  for (const c of Object.values(chats)) n += c.unreadCount;
+  return n;
+}
+
+// ---------------------------------------------------------------- reducer
+
+export function chatReducer(state: ChatClientState, action: ChatAction): ChatClientState {
+  switch (action.type) {
+    case "connection": {
+      if (action.state === "connected") {
+        // A fresh connection: retry unacked sends now, fetch again what failed.
+        const chats: Record<string, ChatState> = {};
+        for (const [id, chat] of Object.entries(state.chats)) {
+          chats[id] = {
+            ...chat,
+            fetchRetryAt: 0,
+            pending: chat.pending.map((p) => (p.retryAt || p.inFlight ? { ...p, retryAt: 0, inFlight: false } : p)),
+          };
+        }
+        return { ...state, connection: "connected", everConnected: true, draining: null, connectError: null, chats };
+      }
+      if (state.connection === "connected") {
+        // The connection went away: nothing is in flight on it any more, typing is stale.
+        const chats: Record<string, ChatState> = {};
+        for (const [id, chat] of Object.entries(state.chats)) {
+          chats[id] = {
+            ...chat,
+            fetching: false,
+            loadingOlder: false,
+            readRequestedSeq: chat.readSeqs[state.me ?? ""] ?? 0,
+            typing: {},
+            pending: chat.pending.map((p) => (p.inFlight ? { ...p, inFlight: false } : p)),
+          };
+        }
+        return { ...state, connection: action.state, chats };
+      }
+      return state.connection === action.state ? state : { ...state, connection: action.state };
+    }
+
+    case "connected":
+      return state.me === action.userId ? state : { ...state, me: action.userId };
+
+    case "connect_failed":
+      return { ...state, connectError: action.error };
+
+    case "draining":
+      return { ...state, draining: { reconnectAfterMs: action.reconnectAfterMs, at: action.now } };
+
+    case "chat_joined": {
+      const { chat: info, messages, hasMore, sinceSeq, recipientId } = action;
+      let next = withChat(state, info.id, (chat) => {
+        const recovering = sinceSeq !== undefined && chat.loaded;
+        let c = applyChatInfo({ ...chat, joined: true }, info);
+        const merged = mergeMessages(c.messages, messages);
+        const pending = settlePending(c.pending, messages);
+        c = { ...c, readSeqs: senderReadMarks(c.readSeqs, messages) };
+        const known = Math.max(lastSeqOf(merged), c.syncedSeq);
+        if (recovering && hasMore) {
+          // Up to 500 missed messages came back; more follow after the last of them.
+          c = { ...c, messages: merged, pending, syncedSeq: Math.max(c.syncedSeq, lastSeqOf(messages)), gap: true };
+        } else {
+          c = {
+            ...c,
+            messages: merged,
+            pending,
+            syncedSeq: Math.max(known, info.lastSeq),
+            gap: false,
+            hasOlder: recovering ? c.hasOlder : hasMore,
+          };
+        }
+        return { ...c, loaded: true };
+      });
+      if (recipientId !== undefined && next.directChats[recipientId] !== info.id) {
+        next = { ...next, directChats: { ...next.directChats, [recipientId]: info.id } };
+      }
+      return { ...next, totalUnread: totalOf(next.chats) };
+    }
+
+    case "chat_left":
+      return withChat(state, action.chatId, (chat) => (chat.joined ? { ...chat, joined: false, typing: {} } : chat));
+
+    case "chat_info": {
+      const next = withChat(state, action.chat.id, (chat) => {
+        const c = applyChatInfo(chat, action.chat);
+        // The server has more than we know: fetch it.
+        const behind = c.loaded && action.chat.lastSeq > Math.max(c.syncedSeq, lastSeqOf(c.messages));
+        return behind ? { ...c, gap: true } : c;
+      });
+      return { ...next, totalUnread: totalOf(next.chats) };
+    }
+
+    case "message_received": {
+      const m = action.message;
+      return withChat(state, m.chatId, (chat) => absorb(chat, [m]));
+    }
+
+    case "gap_suspected":
+      return withChat(state, action.chatId, (chat) => (chat.loaded && !chat.gap ? { ...chat, gap: true } : chat));
+
+    case "fetch_started":
+      return withChat(state, action.chatId, (chat) => ({ ...chat, fetching: true }));
+
+    case "messages_fetched":
+      return withChat(state, action.chatId, (chat) => {
+        const merged = absorb({ ...chat, loaded: false }, action.messages);
+        if (action.hasMore) {
+          return {
+            ...merged,
+            loaded: chat.loaded,
+            fetching: false,
+            syncedSeq: Math.max(chat.syncedSeq, lastSeqOf(action.messages)),
+            gap: true,
+          };
+        }
+        // The answer covered everything the server had: whatever we know is complete.
+        return {
+          ...merged,
+          loaded: chat.loaded,
+          fetching: false,
+          fetchRetryAt: 0,
+          syncedSeq: Math.max(chat.syncedSeq, lastSeqOf(merged.messages)),
+          gap: false,
+        };
+      });
+
+    case "fetch_failed":
+      return {
+        ...withChat(state, action.chatId, (chat) => ({ ...chat, fetching: false, fetchRetryAt: action.now + FETCH_RETRY_MS })),
+        lastError: action.error,
+      };
+
+    case "older_started":
+      return withChat(state, action.chatId, (chat) => ({ ...chat, loadingOlder: true }));
+
+    case "older_loaded":
+      return withChat(state, action.chatId, (chat) => ({
+        ...absorb({ ...chat, loaded: false }, action.messages),
+        loaded: chat.loaded,
+        loadingOlder: false,
+        hasOlder: action.hasMore,
+      }));
+
+    case "older_failed":
+      return {
+        ...withChat(state, action.chatId, (chat) => ({ ...chat, loadingOlder: false })),
+        lastError: action.error,
+      };
+
+    case "send_queued": {
+      const p: PendingMessage = {
+        clientMessageId: action.clientMessageId,
+        chatId: action.chatId,
+        senderId: action.senderId,
+        content: action.content,
+        createdAt: action.createdAt,
+        order: state.nextOrder,
+        status: "pending",
+        inFlight: false,
+        attempts: 0,
+        retryAt: 0,
+        error: null,
+      };
+      const next = withChat(state, action.chatId, (chat) => ({ ...chat, pending: [...chat.pending, p] }));
+      return { ...next, nextOrder: state.nextOrder + 1 };
+    }
+
+    case "send_started":
+      return updatePending(state, action.clientMessageId, (p) => ({ ...p, inFlight: true, attempts: p.attempts + 1 }));
+
+    case "send_acked": {
+      const m = action.message;
+      const p = findPending(state, action.clientMessageId);
+      const chatId = p?.chatId ?? m.chatId;
+      const withMsg = withChat(state, chatId, (chat) => {
+        const c = absorb(chat, [m]);
+        // An ack settles its send even if the server echoed no clientMessageId.
+        const pending = c.pending.filter((x) => x.clientMessageId !== action.clientMessageId);
+        return pending.length === c.pending.length ? c : { ...c, pending };
+      });
+      return withMsg;
+    }
+
+    case "send_failed":
+      return {
+        ...updatePending(state, action.clientMessageId, (p) =>
+          action.retryable
+            ? {
+                ...p,
+                inFlight: false,
+                retryAt: action.now + Math.min(SEND_BACKOFF_MAX_MS, SEND_BACKOFF_BASE_MS * 2 ** Math.max(0, p.attempts - 1)),
+                error: action.error,
+              }
+            : { ...p, inFlight: false, status: "failed", error: action.error },
+        ),
+        lastError: action.error,
+      };
+
+    case "send_retry":
+      return updatePending(state, action.clientMessageId, (p) =>
+        p.status === "failed" ? { ...p, status: "pending", retryAt: 0, error: null } : { ...p, retryAt: 0 },
+      );
+
+    case "send_discarded":
+      return updatePending(state, action.clientMessageId, (p) => (p.inFlight ? p : null));
+
+    case "unread_count": {
+      const { chatId, unreadCount, totalUnread } = action.event;
+      const next = withChat(state, chatId, (chat) => (chat.unreadCount === unreadCount ? chat : { ...chat, unreadCount }));
+      return { ...next, totalUnread };
+    }
+
+    case "read_requested":
+      return withChat(state, action.chatId, (chat) =>
+        action.upToSeq > chat.readRequestedSeq ? { ...chat, readRequestedSeq: action.upToSeq } : chat,
+      );
+
+    case "read_acked": {
+      const next = withChat(state, action.chatId, (chat) => ({
+        ...chat,
+        unreadCount: action.unreadCount,
+        readSeqs: state.me ? maxReadSeqs(chat.readSeqs, { [state.me]: action.readSeq }) : chat.readSeqs,
+      }));
+      return { ...next, totalUnread: totalOf(next.chats) };
+    }
+
+    case "read_failed":
+      return {
+        ...withChat(state, action.chatId, (chat) => ({ ...chat, readRequestedSeq: chat.readSeqs[state.me ?? ""] ?? 0 })),
+        lastError: action.error,
+      };
+
+    case "messages_read": {
+      const { chatId, userId, readSeq } = action.event;
+      return withChat(state, chatId, (chat) => {
+        const readSeqs = maxReadSeqs(chat.readSeqs, { [userId]: readSeq });
+        return readSeqs === chat.readSeqs ? chat : { ...chat, readSeqs };
+      });
+    }
+
+    case "presence": {
+      if (action.users.length === 0) return state;
+      const presence = { ...state.presence };
+      for (const u of action.users) presence[u.userId] = { online: u.online, lastSeen: u.lastSeen ?? null };
+      return { ...state, presence };
+    }
+
+    case "user_online": {
+      const prev = state.presence[action.userId];
+      if (prev?.online) return state;
+      return { ...state, presence: { ...state.presence, [action.userId]: { online: true, lastSeen: prev?.lastSeen ?? null } } };
+    }
+
+    case "user_offline": {
+      const next = { ...state, presence: { ...state.presence, [action.userId]: { online: false, lastSeen: action.lastSeen } } };
+      // Someone who left is no longer typing anywhere.
+      let chats = next.chats;
+      for (const [id, chat] of Object.entries(chats)) {
+        if (action.userId in chat.typing) {
+          const typing = { ...chat.typing };
+          delete typing[action.userId];
+          chats = { ...chats, [id]: { ...chat, typing } };
+        }
+      }
+      return { ...next, chats };
+    }
+
+    case "user_typing": {
+      const { chatId, userId, isTyping } = action.event;
+      if (userId === state.me) return state;
+      return withChat(state, chatId, (chat) => {
+        if (isTyping) return { ...chat, typing: { ...chat.typing, [userId]: action.now + TYPING_TTL_MS } };
+        if (!(userId in chat.typing)) return chat;
+        const typing = { ...chat.typing };
+        delete typing[userId];
+        return { ...chat, typing };
+      });
+    }
+
+    case "typing_expired": {
+      let changed = false;
+      const chats: Record<string, ChatState> = {};
+      for (const [id, chat] of Object.entries(state.chats)) {
+        const live = Object.entries(chat.typing).filter(([, until]) => until > action.now);
+        if (live.length !== Object.keys(chat.typing).length) {
+          changed = true;
+          chats[id] = { ...chat, typing: Object.fromEntries(live) };
+        } else chats[id] = chat;
+      }
+      return changed ? { ...state, chats } : state;
+    }
+
+    case "error":
+      return { ...state, lastError: action.error };
+  }
+}

@@ -1,0 +1,113 @@
+// Read-only views of the client state: what to draw, and what to ask the server next.
+import type { Message } from "./protocol";
+import type { ChatClientState, ChatState, PendingMessage } from "./reducer";
+
+export type DeliveryStatus = "pending" | "failed" | "sent" | "read";
+
+export interface TimelineItem {
+  key: string;
+  message: Message | null;
+  pending: PendingMessage | null;
+  senderId: string;
+  content: string;
+  createdAt: string;
+  mine: boolean;
+  /** For the current user's messages only. */
+  status: DeliveryStatus | null;
+}
+
+/** Confirmed messages in seq order, then own unacknowledged sends in send order. */
+export function selectTimeline(chat: ChatState | undefined, me: string | null): TimelineItem[] {
+  if (!chat) return [];
+  const others = (chat.info?.members ?? Object.keys(chat.readSeqs)).filter((u) => u !== me);
+  const items: TimelineItem[] = chat.messages.map((m) => {
+    const mine = m.senderId === me;
+    let status: DeliveryStatus | null = null;
+    if (mine) {
+      const readByAll = others.length > 0 && others.every((u) => (chat.readSeqs[u] ?? 0) >= m.seq);
+      status = readByAll ? "read" : "sent";
+    }
+    return { key: m.id, message: m, pending: null, senderId: m.senderId, content: m.content, createdAt: m.createdAt, mine, status };
+  });
+  for (const p of chat.pending) {
+    items.push({
+      key: `pending:${p.clientMessageId}`,
+      message: null,
+      pending: p,
+      senderId: p.senderId,
+      content: p.content,
+      createdAt: p.createdAt,
+      mine: true,
+      status: p.status,
+    });
+  }
+  return items;
+}
+
+/** Chats whose missing messages should be fetched now: get_messages {afterSeq}. */
+export function selectGapFetches(state: ChatClientState, now: number): { chatId: string; afterSeq: number }[] {
+  if (state.connection !== "connected") return [];
+  const out: { chatId: string; afterSeq: number }[] = [];
+  for (const chat of Object.values(state.chats)) {
+    if (chat.loaded && chat.gap && !chat.fetching && chat.fetchRetryAt <= now) {
+      out.push({ chatId: chat.id, afterSeq: chat.syncedSeq });
+    }
+  }
+  return out;
+}
+
+/** The next send to put on the wire, keeping send order (head of line waits out its backoff). */
+export function selectNextSend(state: ChatClientState, now: number): PendingMessage | null {
+  if (state.connection !== "connected") return null;
+  let head: PendingMessage | null = null;
+  for (const chat of Object.values(state.chats)) {
+    for (const p of chat.pending) {
+      if (p.status !== "pending") continue;
+      if (p.inFlight) return null;
+      if (!head || p.order < head.order) head = p;
+    }
+  }
+  return head && head.retryAt <= now ? head : null;
+}
+
+/** Earliest epoch ms at which a backoff ends (to schedule a wake-up), or null. */
+export function selectNextWakeUp(state: ChatClientState): number | null {
+  let at: number | null = null;
+  const consider = (t: number) => {
+    if (t > 0 && (at === null || t < at)) at = t;
+  };
+  for (const chat of Object.values(state.chats)) {
+    if (chat.gap && !chat.fetching) consider(chat.fetchRetryAt);
+    for (const p of chat.pending) if (p.status === "pending" && !p.inFlight) consider(p.retryAt);
+    for (const until of Object.values(chat.typing)) consider(until);
+  }
+  return at;
+}
+
+/** The seq to mark read up to, when others' messages beyond the read mark are shown; else null. */
+export function selectReadTarget(chat: ChatState | undefined, me: string | null): number | null {
+  if (!chat || !me || !chat.loaded) return null;
+  let target = 0;
+  for (let i = chat.messages.length - 1; i >= 0; i--) {
+    const m = chat.messages[i]!;
+    if (m.senderId !== me) {
+      target = m.seq;
+      break;
+    }
+  }
+  const mark = Math.max(chat.readSeqs[me] ?? 0, chat.readRequestedSeq);
+  return target > mark ? target : null;
+}
+
+export function selectTypingUsers(chat: ChatState | undefined, now: number): string[] {
+  if (!chat) return [];
+  return Object.entries(chat.typing)
+    .filter(([, until]) => until > now)
+    .map(([user]) => user)
+    .sort();
+}
+
+export function selectDirectChat(state: ChatClientState, recipientId: string): ChatState | undefined {
+  const id = state.directChats[recipientId];
+  return id ? state.chats[id] : undefined;
+}

@@ -1,0 +1,29 @@
+// Dates for the message list: day separators and message times, in the viewer's locale.
+
+export function dayKey(iso: string): string {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+export function dayLabel(iso: string, now: Date = new Date()): string {
+  const d = new Date(iso);
+  const startOf = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((startOf(now) - startOf(d)) / 86_400_000);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  const sameYear = d.getFullYear() === now.getFullYear();
+  return d.toLocaleDateString(undefined, sameYear ? { weekday: "long", month: "long", day: "numeric" } : { dateStyle: "long" });
+}
+
+export function timeLabel(iso: string): string {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+export function lastSeenLabel(iso: string | null, now: Date = new Date()): string {
+  if (!iso) return "Offline";
+  const key = dayKey(iso);
+  if (key === dayKey(now.toISOString())) return `Last seen at ${timeLabel(iso)}`;
+  const label = dayLabel(iso, now);
+  const when = label === "Yesterday" ? "yesterday" : `on ${new Date(iso).toLocaleDateString()}`;
+  return `Last seen ${when} at ${timeLabel(iso)}`;
+}
