@@ -57,9 +57,12 @@ class TokenVerifier:
             algorithms = ["HS256"]
         elif algorithm in ASYMMETRIC_ALGORITHMS and self._jwks is not None:
             try:
-                key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
             except jwt.PyJWTError:
                 raise Unauthorized("token signing key is unknown") from None
+            if signing_key.algorithm_name != algorithm:  # e.g. alg ES256 naming an RSA key's kid
+                raise Unauthorized("token algorithm does not match its key")
+            key = signing_key.key
             algorithms = [str(algorithm)]
         else:
             raise Unauthorized("token algorithm is not accepted")
@@ -83,7 +86,7 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token has expired") from None
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, TypeError, ValueError):  # PyJWT raises TypeError for a key of the wrong type
             raise Unauthorized("token is not valid") from None
         try:
             user_id = payloads.user_id(claims.get("sub"), "sub")

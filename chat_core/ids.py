@@ -9,15 +9,15 @@ import time
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two characters
+
+
 def ulid(now_ms: int | None = None) -> str:
     """A 26-character ULID: 48 bits of milliseconds, 80 random bits, Crockford base32."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -1, -10)])[-26:]
 
 
 def direct_chat_id(user_a: str, user_b: str) -> str:

@@ -60,22 +60,31 @@ class _Timed:
         if not callable(attribute) or name.startswith("_"):
             return attribute
 
+        target = cast(Callable[..., Awaitable[Any]], attribute)
+        observe = self._observe
+
         async def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             ok = False
             try:
-                result = await cast(Callable[..., Awaitable[Any]], attribute)(*args, **kwargs)
+                result = await target(*args, **kwargs)
                 ok = True
                 return result
             finally:
-                self._observe(name, time.perf_counter() - started, ok)
+                observe(name, time.perf_counter() - started, ok)
 
+        setattr(self, name, timed)  # found directly next time: __getattr__ runs once per name
         return timed
 
 
 def timed_store(store: Store, metrics: NodeMetrics) -> Store:
+    latency: dict[str, Any] = {}
+
     def observe(operation: str, seconds: float, ok: bool) -> None:
-        metrics.store_latency.labels(operation).observe(seconds)
+        histogram = latency.get(operation)
+        if histogram is None:
+            histogram = latency[operation] = metrics.store_latency.labels(operation)
+        histogram.observe(seconds)
         if not ok:
             metrics.store_errors.labels(operation).inc()
 

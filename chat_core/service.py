@@ -76,6 +76,9 @@ class ChatService:
         self._clock = clock
         self._limiter = limiter
         self._background_allowed = background
+        self._ordered_appends = bool(getattr(store, "resolves_appends_in_order", False))
+        self._unread_running: set[str] = set()
+        self._unread_again: set[str] = set()
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -213,29 +216,58 @@ class ChatService:
         members = await self._require_member(user_id, request.chat_id)
         lock = self._acquire_send_lock(request.chat_id)
         try:
-            # seq assignment and the emit stay in one critical section so that sockets of this
-            # node see one chat's messages in seq order
-            async with lock:
-                result = await self.store.append_message(
-                    request.chat_id,
-                    user_id,
-                    request.content,
-                    request.client_message_id,
-                    ulid(),
-                    self._clock(),
-                )
-                if result.created:
-                    await self.fanout.to_users(
-                        "new_message", wire.message(result.message), members, skip_sid=sid
-                    )
+            if self._ordered_appends:
+                # the store hands results back in seq order and asyncio.Lock queues waiters first in,
+                # first out, so emits leave in seq order while the writes themselves are grouped
+                result = await self._append(user_id, request)
+                async with lock:
+                    if result.created:
+                        await self.fanout.to_users(
+                            "new_message", wire.message(result.message), members, skip_sid=sid
+                        )
+            else:
+                # results may come back in any order: seq assignment and emit share one critical
+                # section so that sockets of this node see one chat's messages in seq order
+                async with lock:
+                    result = await self._append(user_id, request)
+                    if result.created:
+                        await self.fanout.to_users(
+                            "new_message", wire.message(result.message), members, skip_sid=sid
+                        )
         finally:
             self._release_send_lock(request.chat_id)
         if result.created:
             if self._background_allowed:
-                self._spawn(self._notify_unread(request.chat_id, members))
+                self._request_unread_notice(request.chat_id, members)
             else:
                 await self._notify_unread(request.chat_id, members)
         return result
+
+    async def _append(self, user_id: str, request: payloads.SendMessage) -> AppendResult:
+        return await self.store.append_message(
+            request.chat_id, user_id, request.content, request.client_message_id, ulid(), self._clock()
+        )
+
+    def _request_unread_notice(self, chat_id: str, members: Collection[str]) -> None:
+        """At most one unread computation per chat runs at a time; sends that arrive meanwhile are
+        folded into one more run after it, which reads the then-current counts."""
+        if chat_id in self._unread_running:
+            self._unread_again.add(chat_id)
+            return
+        self._unread_running.add(chat_id)
+
+        async def run() -> None:
+            try:
+                while True:
+                    self._unread_again.discard(chat_id)
+                    await self._notify_unread(chat_id, members)
+                    if chat_id not in self._unread_again:
+                        return
+            finally:
+                self._unread_running.discard(chat_id)
+                self._unread_again.discard(chat_id)
+
+        self._spawn(run())
 
     def _acquire_send_lock(self, chat_id: str) -> asyncio.Lock:
         lock, users = self._send_locks.get(chat_id) or (asyncio.Lock(), 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextvars
 import logging
 import time
@@ -11,6 +12,8 @@ from typing import Any
 
 import engineio
 import socketio
+from engineio.async_drivers import asgi as engineio_asgi
+from socketio import packet as sio_packet
 
 from .. import payloads, wire
 from ..auth import Identity, TokenVerifier
@@ -26,6 +29,70 @@ PROTOCOL_VERSION = 1
 
 ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_requested", default=True)
 
+
+class ClientEventName(str):
+    """The name of an EVENT packet that is also a lifecycle hook's ("connect", "disconnect"): a
+    client must not reach those hooks (it would drop or swap the socket's identity, escaping the
+    connection cap and the token expiry)."""
+
+    __slots__ = ()
+
+#: Engine.IO packet types a text frame may start with (open, close, ping, pong, message, upgrade,
+#: noop), or "b" for a base64 binary message
+_EIO_TEXT_FIRST = frozenset("0123456")
+
+
+def _malformed_eio_text(data: str) -> str | None:
+    """Why a websocket text frame is not an Engine.IO packet, or None when it is one. python-engineio
+    raises out of the ASGI app (or indexes past its packet-name table) on these."""
+    if not data:
+        return "empty frame"
+    if data[0] in _EIO_TEXT_FIRST:
+        return None
+    if data[0] == "b":
+        try:
+            binascii.a2b_base64(data[1:], strict_mode=True)
+        except (binascii.Error, ValueError):
+            return "bad base64 message"
+        return None
+    return "unknown packet type"
+
+
+class SafeWebSocket(engineio_asgi.WebSocket):  # type: ignore[misc]
+    """python-engineio's ASGI websocket, which ends the connection quietly on a malformed text
+    frame (python-engineio would raise out of the ASGI app, and uvicorn log a traceback)."""
+
+    async def wait(self) -> Any:
+        data = await super().wait()
+        if isinstance(data, str):
+            reason = _malformed_eio_text(data)
+            if reason is not None:
+                log.info("malformed websocket frame; closing the connection", extra={"reason": reason})
+                raise OSError(reason)  # engineio's receive loop ends and closes the socket
+        return data
+
+
+class _ClientInputErrors(logging.Filter):
+    """A polling POST body that is not an Engine.IO payload makes python-engineio log the decode
+    error with a traceback; it is bad client input, not a server fault: log one line instead."""
+
+    QUIET = frozenset({"post request handler error", "Unknown receive error"})
+    CLIENT_FAULTS = (ValueError, IndexError, UnicodeDecodeError)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.msg in self.QUIET and isinstance(error, self.CLIENT_FAULTS):
+            record.msg = f"{record.msg}: malformed client packet ({type(error).__name__})"
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_engineio_log = logging.getLogger("engineio.server")
+if not any(isinstance(f, _ClientInputErrors) for f in _engineio_log.filters):
+    _engineio_log.addFilter(_ClientInputErrors())
+
 Result = tuple[dict[str, Any], str | None]
 Handler = Callable[[str, Identity, object], Awaitable[Result]]
 
@@ -35,6 +102,23 @@ class BoundedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     once a socket's outgoing queue holds `max_queue` packets, its transport is closed."""
 
     max_queue = 1000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        drivers: dict[str, Any] = self._async  # type: ignore[has-type]
+        self._async = {**drivers, "websocket": SafeWebSocket}  # a copy: the driver's dict is shared
+
+    async def disconnect(self, sid: str | None = None) -> None:
+        """python-engineio calls this on a bad request (an oversized polling POST) and waits until
+        the client has read the CLOSE packet: a client that never polls again held that request
+        (and its task) until shutdown. Queue CLOSE, end the transport, do not wait."""
+        if sid is None:
+            await super().disconnect()
+            return
+        socket = self.sockets.pop(sid, None)
+        if socket is not None and not socket.closed:
+            await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+            socket.queue.put_nowait(None)
 
     async def send_packet(self, sid: str, pkt: Any) -> None:
         socket = self.sockets.get(sid)
@@ -58,7 +142,42 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None
     ) -> None:
         ACK_REQUESTED.set(id is not None)  # each event runs in its own task: the value stays local
+        if data and data[0] in self.reserved_events:
+            data = [ClientEventName(data[0]), *data[1:]]
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        """Decode one Socket.IO packet from a client. What this JSON-only protocol never sends
+        (binary events and attachments, which python-socketio would buffer by the billions),
+        undecodable JSON, unknown packet types, events without a string name, end that client's
+        transport with one log line, where python-socketio would log a traceback."""
+        reason: str | None = None
+        pkt: Any = None
+        if not isinstance(data, str):
+            reason = "binary message"
+        else:
+            try:
+                pkt = self.packet_class(encoded_packet=data)
+            except (ValueError, TypeError, RecursionError):
+                reason = "undecodable packet"
+        if pkt is not None:
+            kind = pkt.packet_type
+            if kind == sio_packet.EVENT:
+                named = isinstance(pkt.data, list) and pkt.data and isinstance(pkt.data[0], str)
+                if not named:
+                    reason = "event without a name"
+            elif kind == sio_packet.ACK:
+                return  # this server never asks a client for an ack: nothing waits for one
+            elif kind not in (sio_packet.CONNECT, sio_packet.DISCONNECT):
+                reason = f"packet type {kind!r} is not accepted"
+        if reason is not None:
+            log.info("malformed packet; closing the transport", extra={"eio_sid": eio_sid, "reason": reason})
+            socket = self.eio.sockets.get(eio_sid)
+            if socket is not None and not socket.closed:
+                await socket.close(wait=False)  # queues CLOSE; waiting would hang a polling POST
+                socket.queue.put_nowait(None)  # then ends the websocket writer (or the next long-poll)
+            return
+        await super()._handle_eio_message(eio_sid, data)
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -90,6 +209,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         }
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        if isinstance(event, ClientEventName):  # sent by the client: an unknown event, not a hook
+            return await self._dispatch(str(event), args[0], args[1] if len(args) > 1 else None)
         if event == "connect":
             return await self._connect(args[0], args[2] if len(args) > 2 else None)
         if event == "disconnect":

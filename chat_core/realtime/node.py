@@ -27,7 +27,7 @@ from ..stores import open_store
 from . import jsonmod
 from .fanout import SocketIoFanout
 from .namespace import ChatNamespace, ChatSocketServer
-from .redis_manager import ResyncingRedisManager
+from .managers import DirectEmitManager, DirectEmitRedisManager
 
 log = logging.getLogger("chat.node")
 
@@ -45,8 +45,8 @@ class _Uvicorn(uvicorn.Server):
 def _client_manager(settings: Settings, metrics: NodeMetrics) -> Any:
     """In-process rooms for one node; Redis/Valkey pub/sub between nodes when CHAT_REDIS_URL is set."""
     if settings.redis_url:
-        return ResyncingRedisManager(settings.redis_url, on_reconnect=metrics.pubsub_reconnects.inc)
-    return None
+        return DirectEmitRedisManager(settings.redis_url, on_reconnect=metrics.pubsub_reconnects.inc)
+    return DirectEmitManager()
 
 
 class ChatNode:

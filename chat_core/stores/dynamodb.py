@@ -192,6 +192,7 @@ class DynamoStore:
         self._txn_attempts = txn_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
+        self._closed = False
 
     @classmethod
     async def open(
@@ -237,6 +238,9 @@ class DynamoStore:
         return self._client
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._executor, self._client.close)
         self._executor.shutdown(wait=True)
 
@@ -274,9 +278,9 @@ class DynamoStore:
                     "transact_write_items", TransactItems=items, ClientRequestToken=uuid.uuid4().hex
                 )
                 return
-            except _NotApplied:
-                continue
             except ClientError as error:
+                # throttling of the request itself was retried by botocore already (_NotApplied
+                # propagates); conflicts and throttling inside a transaction are retried here
                 code = error.response.get("Error", {}).get("Code", "")
                 if code != "TransactionCanceledException":
                     raise
@@ -301,14 +305,16 @@ class DynamoStore:
                 return items
             kwargs["ExclusiveStartKey"] = last
 
-    async def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Item]:
-        """Strongly consistent BatchGetItem of any number of keys; unprocessed keys retried."""
+    async def _batch_get(
+        self, keys: Sequence[tuple[str, str]], *, consistent: bool = True
+    ) -> dict[tuple[str, str], Item]:
+        """BatchGetItem of any number of keys; unprocessed keys retried."""
         unique = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], Item] = {}
 
         async def one_batch(batch: Sequence[tuple[str, str]]) -> None:
             request: dict[str, Any] = {
-                self._table: {"Keys": [_key(pk, sk) for pk, sk in batch], "ConsistentRead": True}
+                self._table: {"Keys": [_key(pk, sk) for pk, sk in batch], "ConsistentRead": consistent}
             }
             for attempt in range(self._txn_attempts):
                 if attempt:
@@ -413,15 +419,18 @@ class DynamoStore:
         return created, True
 
     async def get_chat(self, chat_id: str) -> Chat | None:
-        # MEMBER#... sorts just before META, so one Query reads the chat and all its members.
-        items = await self._query_all(
+        items = await self._chat_items(chat_id)
+        if not items or items[-1]["sk"]["S"] != META:
+            return None
+        return self._chat_from(items[-1], items[:-1])
+
+    async def _chat_items(self, chat_id: str) -> list[Item]:
+        """The chat's MEMBER items then its META: MEMBER#... sorts just before META, one Query."""
+        return await self._query_all(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues={":pk": _s(chat_pk(chat_id)), ":lo": _s("MEMBER#"), ":hi": _s(META)},
             ConsistentRead=True,
         )
-        if not items or items[-1]["sk"]["S"] != META:
-            return None
-        return self._chat_from(items[-1], items[:-1])
 
     @staticmethod
     def _chat_from(meta: Item, member_items: Sequence[Item]) -> Chat:
@@ -534,7 +543,10 @@ class DynamoStore:
                     continue
                 raise Unavailable(f"append_message cancelled: {cancelled.codes}") from None
             except _NotApplied:
-                if await self._get(pk, idempotency_key["sk"]["S"]) is None:
+                first = await self._get(pk, idempotency_key["sk"]["S"])
+                if first is not None and _int(first, "seq") == seq:
+                    break  # an earlier attempt did commit; its answer was lost
+                if first is None:
                     await self._release_seq(pk, seq)
                 raise
         await self._publish(message)
@@ -641,23 +653,38 @@ class DynamoStore:
 
     async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
         users = list(dict.fromkeys(user_ids))
-        chat_lists = await asyncio.gather(*(self._user_chat_ids(u) for u in users))
-        chats_of = {u: list(dict.fromkeys([chat_id, *cs])) for u, cs in zip(users, chat_lists, strict=True)}
-        keys: list[tuple[str, str]] = []
-        for user, chats in chats_of.items():
-            for chat in chats:
-                keys += [(chat_pk(chat), META), (chat_pk(chat), member_sk(user))]
-        found = await self._batch_get(keys)
+
+        # this chat's read marks in one Query (a 500-member group is ~13 read units, not 500);
+        # the users' other chats through the membership index, their items by BatchGetItem
+        async def memberships() -> list[list[str]]:
+            return list(await asyncio.gather(*(self._user_chat_ids(u) for u in users)))
+
+        this_chat, chat_lists = await asyncio.gather(self._chat_items(chat_id), memberships())
+        found = {(i["pk"]["S"], i["sk"]["S"]): i for i in this_chat}
+        others = {
+            u: [c for c in dict.fromkeys(cs) if c != chat_id] for u, cs in zip(users, chat_lists, strict=True)
+        }
+        keys = [
+            key
+            for user, chats in others.items()
+            for chat in chats
+            for key in ((chat_pk(chat), META), (chat_pk(chat), member_sk(user)))
+        ]
+        # other chats only feed the total badge: eventually consistent reads cost half
+        found.update(await self._batch_get(keys, consistent=False))
+
+        def unread(user: str, chat: str) -> int:
+            meta = found.get((chat_pk(chat), META))
+            member = found.get((chat_pk(chat), member_sk(user)))
+            if meta is None or member is None:
+                return 0
+            return max(0, _int(meta, "lastSeq") - _int(member, "readSeq"))
+
         result: dict[str, UnreadCounts] = {}
-        for user, chats in chats_of.items():
-            per_chat: dict[str, int] = {}
-            for chat in chats:
-                meta = found.get((chat_pk(chat), META))
-                member = found.get((chat_pk(chat), member_sk(user)))
-                if meta is not None and member is not None:
-                    per_chat[chat] = max(0, _int(meta, "lastSeq") - _int(member, "readSeq"))
+        for user in users:
+            here = unread(user, chat_id)
             result[user] = UnreadCounts(
-                chat_unread=per_chat.get(chat_id, 0), total_unread=sum(per_chat.values())
+                chat_unread=here, total_unread=here + sum(unread(user, c) for c in others[user])
             )
         return result
 

@@ -28,15 +28,18 @@ from .sqlite_worker import SqliteWorker
 _MESSAGE_COLUMNS = "id, chat_id, seq, sender_id, content, client_message_id, created_at"
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    if path != ":memory:":
+def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
+    if writer and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
-    migrate(conn)
+    if writer:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+    else:
+        conn.execute("PRAGMA query_only = ON")
     return conn
 
 
@@ -98,19 +101,33 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class SqliteStore:
-    def __init__(self, worker: SqliteWorker) -> None:
+    """Writes go through one grouped-commit thread; reads through a second connection and thread
+    (WAL lets it read the last commit while a write is in progress), so history and presence
+    queries never wait behind an fsync."""
+
+    #: append_message results resolve in the event loop in seq order (one writer, FIFO): the
+    #: service may emit without holding a per-chat lock across the write
+    resolves_appends_in_order = True
+
+    def __init__(self, worker: SqliteWorker, reader: SqliteWorker | None = None) -> None:
         self._worker = worker
+        self._reader = reader or worker
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:
-        conn = await asyncio.to_thread(_connect, path)
-        return cls(SqliteWorker(conn))
+        conn = await asyncio.to_thread(_connect, path, writer=True)
+        if path == ":memory:":
+            return cls(SqliteWorker(conn))
+        reader = await asyncio.to_thread(_connect, path, writer=False)
+        return cls(SqliteWorker(conn), SqliteWorker(reader, writer=False))
 
     @property
     def worker(self) -> SqliteWorker:
         return self._worker
 
     async def close(self) -> None:
+        if self._reader is not self._worker:
+            await self._reader.close()
         await self._worker.close()
 
     # --- chats -------------------------------------------------------------------------------
@@ -133,10 +150,10 @@ class SqliteStore:
         return await self._worker.call(job)
 
     async def get_chat(self, chat_id: str) -> Chat | None:
-        return await self._worker.call(lambda conn: _load_chat(conn, chat_id))
+        return await self._reader.call(lambda conn: _load_chat(conn, chat_id))
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
-        after = _decode_cursor(cursor) if cursor else None
+        after = _decode_cursor(cursor) if cursor is not None else None
 
         def job(conn: sqlite3.Connection) -> ChatPage:
             sql = (
@@ -159,7 +176,7 @@ class SqliteStore:
             next_cursor = _encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
             return ChatPage(chats=tuple(chats), next_cursor=next_cursor)
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     # --- messages ----------------------------------------------------------------------------
     async def append_message(
@@ -220,7 +237,7 @@ class SqliteStore:
             newest_first = rows[:limit]
             return MessagePage(tuple(_message(r) for r in reversed(newest_first)), len(rows) > limit)
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
         def job(conn: sqlite3.Connection) -> int:
@@ -236,20 +253,25 @@ class SqliteStore:
         return await self._worker.call(job)
 
     async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
+        wanted = list(dict.fromkeys(user_ids))
+
         def job(conn: sqlite3.Connection) -> dict[str, UnreadCounts]:
-            counts: dict[str, UnreadCounts] = {}
-            for user_id in user_ids:
-                chat_unread, total = conn.execute(
-                    "SELECT"
+            counts = {u: UnreadCounts(0, 0) for u in wanted}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for user_id, chat_unread, total in conn.execute(
+                    "SELECT m.user_id,"
                     " COALESCE(SUM(CASE WHEN c.id = ? THEN MAX(0, c.last_seq - m.read_seq) END), 0),"
                     " COALESCE(SUM(MAX(0, c.last_seq - m.read_seq)), 0)"
-                    " FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ?",
-                    (chat_id, user_id),
-                ).fetchone()
-                counts[user_id] = UnreadCounts(chat_unread=int(chat_unread), total_unread=int(total))
+                    f" FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id IN ({marks})"
+                    " GROUP BY m.user_id",
+                    (chat_id, *chunk),
+                ):
+                    counts[user_id] = UnreadCounts(chat_unread=int(chat_unread), total_unread=int(total))
             return counts
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     async def contacts(self, user_id: str) -> set[str]:
         def job(conn: sqlite3.Connection) -> set[str]:
@@ -261,7 +283,7 @@ class SqliteStore:
             ).fetchall()
             return {row[0] for row in rows}
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     # --- presence ----------------------------------------------------------------------------
     async def open_connection(self, ref: ConnectionRef, now_ms: int) -> bool:
@@ -329,7 +351,7 @@ class SqliteStore:
                     found[user_id] = Presence(user_id, bool(online), last_seen)
             return {u: found.get(u, Presence(u, False, None)) for u in wanted}
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     async def touch_node(self, node_id: str, now_ms: int) -> None:
         await self._worker.call(
@@ -348,7 +370,7 @@ class SqliteStore:
             ).fetchall()
             return [row[0] for row in rows]
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     async def node_connections(self, node_id: str, limit: int) -> list[ConnectionRef]:
         def job(conn: sqlite3.Connection) -> list[ConnectionRef]:
@@ -357,7 +379,7 @@ class SqliteStore:
             ).fetchall()
             return [ConnectionRef(user_id, connection_id, node_id) for user_id, connection_id in rows]
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
     async def forget_node(self, node_id: str) -> None:
         await self._worker.call(
@@ -371,7 +393,7 @@ class SqliteStore:
             ).fetchall()
             return [row[0] for row in rows]
 
-        return await self._worker.call(job)
+        return await self._reader.call(job)
 
 
 _: type[Store] = SqliteStore

@@ -8,6 +8,7 @@ resolves only after that commit. The event loop never blocks on SQLite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -33,10 +34,14 @@ _STOP = _Stop()
 
 
 class SqliteWorker:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, writer: bool = True) -> None:
+        """`writer=False` for a read-only connection: its jobs share one deferred (snapshot)
+        transaction per batch and need no savepoints."""
         self._conn = connection
+        self._writer = writer
         self._queue: queue.SimpleQueue[tuple[Job, asyncio.Future[Any]] | _Stop] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        name = "sqlite-writer" if writer else "sqlite-reader"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
         self.batches_committed = 0
         self.jobs_committed = 0
@@ -80,6 +85,9 @@ class SqliteWorker:
     def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         conn = self._conn
+        if not self._writer:
+            self._read_batch(batch)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job, future in batch:
@@ -105,6 +113,27 @@ class SqliteWorker:
                     pass
             failure = Unavailable("storage error, retry")
             outcomes = [(future, False, failure) for _, future in batch]
+        self._resolve(outcomes)
+
+    def _read_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            for job, future in batch:
+                try:
+                    outcomes.append((future, True, job(conn)))
+                except Exception as exc:
+                    outcomes.append((future, False, _as_chat_error(exc)))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("sqlite read batch failed", extra={"error": str(exc)})
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            done = {id(f) for f, _, _ in outcomes}
+            failure = Unavailable("storage error, retry")
+            outcomes += [(future, False, failure) for _, future in batch if id(future) not in done]
         self._resolve(outcomes)
 
     @staticmethod
