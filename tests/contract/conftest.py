@@ -1,0 +1,74 @@
+"""The `store` fixture: every contract test runs once per Store implementation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chat_core.ports import Store
+
+_MOTO_LOCK = threading.RLock()
+
+
+def serialize_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make each moto request atomic, as each DynamoDB request is.
+
+    moto's in-process backend has no locks, so two threads could interleave inside one
+    conditional write. The store's own interleavings (between requests) still happen.
+    """
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.__call__
+
+    def locked(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with _MOTO_LOCK:
+            return original(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", locked)
+
+
+def aws_test_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_RETRY_MODE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        sqlite = pytest.importorskip("chat_core.stores.sqlite")
+        opened: Store = await sqlite.SqliteStore.open(str(tmp_path / "chat.db"))
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+
+    from moto import mock_aws
+
+    from chat_core.stores.dynamodb import DynamoStore
+    from chat_core.stores.dynamodb_schema import create_table
+
+    aws_test_env(monkeypatch)
+    serialize_moto(monkeypatch)
+    with mock_aws():
+        create_table(boto3.client("dynamodb"), "chat-contract")
+        dynamo = await DynamoStore.open("chat-contract")
+        try:
+            yield dynamo
+        finally:
+            await dynamo.close()
