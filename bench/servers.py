@@ -174,6 +174,10 @@ def make_server(
             }
         )
         cmd = [chat_executable(), "serve"]
+        if os.environ.get("BENCH_OURS_SOURCE"):
+            # measure another checkout of chat_core (before/after comparisons) with this venv
+            env["PYTHONPATH"] = os.environ["BENCH_OURS_SOURCE"]
+            cmd = [sys.executable, "-m", "chat_core.cli", "serve"]
     elif kind.startswith("pyref"):
         env.update(PYREF_VARIANTS[kind])
         env["REF_PING_INTERVAL_S"] = str(ping_interval_s)
