@@ -19,8 +19,9 @@ from chat_core.http.app import create_http_app
 
 from .observability import logger, metrics, tracer
 from .runtime import LambdaRuntime
+from .secrets import lambda_environment
 
-settings = load_settings()
+settings = load_settings(lambda_environment())
 runtime = LambdaRuntime(settings, node_id="lambda-http")
 app, _api = create_http_app(runtime.service, TokenVerifier.from_settings(settings), settings)
 asgi_handler = Mangum(app, lifespan="off")
