@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 import time
+
+# ids are unique, not secret (access is by membership): a fast PRNG seeded from the OS will do
+_random_bits = random.Random().getrandbits
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -15,7 +18,7 @@ _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two chara
 def ulid(now_ms: int | None = None) -> str:
     """A 26-character ULID: 48 bits of milliseconds, 80 random bits, Crockford base32."""
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | _random_bits(80)
     pairs = _PAIRS
     return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -1, -10)])[-26:]
 

@@ -48,6 +48,9 @@ class AppendResult:
     message: Message
     created: bool
     """False when (chat, sender, clientMessageId) was already stored: `message` is the first one."""
+    sender_unread_before: int | None = None
+    """The sender's unread count in the chat just before this message, when the store knows it
+    (None: unknown). Lets the service skip an unread_count event that would change nothing."""
 
 
 @dataclass(frozen=True, slots=True)

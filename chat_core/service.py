@@ -77,8 +77,7 @@ class ChatService:
         self._limiter = limiter
         self._background_allowed = background
         self._ordered_appends = bool(getattr(store, "resolves_appends_in_order", False))
-        self._unread_running: set[str] = set()
-        self._unread_again: set[str] = set()
+        self._unread_pending: dict[str, set[str]] = {}
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -238,9 +237,9 @@ class ChatService:
             self._release_send_lock(request.chat_id)
         if result.created:
             if self._background_allowed:
-                self._request_unread_notice(request.chat_id, members)
+                self._request_unread_notice(request.chat_id, self._unread_changed_for(members, result))
             else:
-                await self._notify_unread(request.chat_id, members)
+                await self._notify_unread(request.chat_id, self._unread_changed_for(members, result))
         return result
 
     async def _append(self, user_id: str, request: payloads.SendMessage) -> AppendResult:
@@ -248,26 +247,33 @@ class ChatService:
             request.chat_id, user_id, request.content, request.client_message_id, ulid(), self._clock()
         )
 
-    def _request_unread_notice(self, chat_id: str, members: Collection[str]) -> None:
+    def _request_unread_notice(self, chat_id: str, users: Collection[str]) -> None:
         """At most one unread computation per chat runs at a time; sends that arrive meanwhile are
         folded into one more run after it, which reads the then-current counts."""
-        if chat_id in self._unread_running:
-            self._unread_again.add(chat_id)
+        pending = self._unread_pending.get(chat_id)
+        if pending is not None:
+            pending.update(users)
             return
-        self._unread_running.add(chat_id)
+        self._unread_pending[chat_id] = set(users)
 
         async def run() -> None:
             try:
-                while True:
-                    self._unread_again.discard(chat_id)
-                    await self._notify_unread(chat_id, members)
-                    if chat_id not in self._unread_again:
-                        return
+                while users_now := self._unread_pending.get(chat_id):
+                    self._unread_pending[chat_id] = set()
+                    await self._notify_unread(chat_id, users_now)
             finally:
-                self._unread_running.discard(chat_id)
-                self._unread_again.discard(chat_id)
+                self._unread_pending.pop(chat_id, None)
 
         self._spawn(run())
+
+    @staticmethod
+    def _unread_changed_for(members: Collection[str], result: AppendResult) -> Collection[str]:
+        """Members whose unread count a new message changed: every other member, and the sender
+        only if the send moved their read mark over messages they had not read."""
+        before = result.sender_unread_before
+        if before is None or before > 0:
+            return members
+        return [m for m in members if m != result.message.sender_id]
 
     def _acquire_send_lock(self, chat_id: str) -> asyncio.Lock:
         lock, users = self._send_locks.get(chat_id) or (asyncio.Lock(), 0)

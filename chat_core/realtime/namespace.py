@@ -131,6 +131,13 @@ class BoundedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         await socket.send(pkt)
 
 
+class TextPacket(sio_packet.Packet):  # type: ignore[misc]
+    """Socket.IO packets of a JSON-only protocol: no per-packet walk of the data looking for bytes
+    (python-socketio does that walk for every packet it builds)."""
+
+    uses_binary_events = False
+
+
 class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """Records whether the client asked for an ack, which python-socketio does not expose, and
     bounds every socket's outgoing queue."""

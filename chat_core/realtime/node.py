@@ -26,7 +26,7 @@ from ..service import ChatService
 from ..stores import open_store
 from . import jsonmod
 from .fanout import SocketIoFanout
-from .namespace import ChatNamespace, ChatSocketServer
+from .namespace import ChatNamespace, ChatSocketServer, TextPacket
 from .managers import DirectEmitManager, DirectEmitRedisManager
 
 log = logging.getLogger("chat.node")
@@ -60,6 +60,7 @@ class ChatNode:
             cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
             cors_credentials=True,
             json=jsonmod,
+            serializer=TextPacket,
             ping_interval=settings.ping_interval_s,
             ping_timeout=settings.ping_timeout_s,
             max_http_buffer_size=settings.max_frame_bytes,

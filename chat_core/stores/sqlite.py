@@ -207,12 +207,19 @@ class SqliteStore:
                 f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (message_id, chat_id, seq, sender_id, content, client_message_id, now_ms),
             )
-            conn.execute(
-                "UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?",
-                (seq, chat_id, sender_id, seq),
-            )
+            mark = conn.execute(
+                "SELECT read_seq FROM members WHERE chat_id = ? AND user_id = ?", (chat_id, sender_id)
+            ).fetchone()
+            unread_before = None
+            if mark is not None:
+                unread_before = max(0, seq - 1 - int(mark[0]))
+                if mark[0] < seq:
+                    conn.execute(
+                        "UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ?",
+                        (seq, chat_id, sender_id),
+                    )
             message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
-            return AppendResult(message=message, created=True)
+            return AppendResult(message=message, created=True, sender_unread_before=unread_before)
 
         return await self._worker.call(job)
 

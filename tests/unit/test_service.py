@@ -236,3 +236,20 @@ async def test_disconnect_announces_left_for_the_chats_the_socket_viewed(
     await service.disconnect("alice", "sa")
     assert fanout.events("user_left_chat")[0].data == {"chatId": chat_id, "userId": "alice"}
     assert service.viewers.viewers == {} and service.viewers.user_by_sid == {}
+
+
+async def test_unread_count_reaches_the_sender_only_when_their_count_changed(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    chat_id = await direct(service)
+    await service.send_message("alice", send(chat_id, "1", "a1"), None)
+    await service.wait_background()
+    assert [d.users for d in fanout.events("unread_count")] == [("bob",)]
+    fanout.clear()
+    await service.send_message("bob", send(chat_id, "2", "b1"), None)  # bob had 1 unread: now 0
+    await service.wait_background()
+    sent = {d.users[0]: d.data for d in fanout.events("unread_count")}
+    assert sent == {
+        "alice": {"chatId": chat_id, "unreadCount": 1, "totalUnread": 1},
+        "bob": {"chatId": chat_id, "unreadCount": 0, "totalUnread": 0},
+    }
