@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from . import payloads, wire
 from .clock import now_ms
 from .errors import Invalid, NotFound, RateLimited
-from .limits import RateLimiter
 from .ids import direct_chat_id, group_chat_id, ulid
+from .limits import RateLimiter
 from .models import AppendResult, Chat, ChatPage, ConnectionRef, Message, MessagePage, Presence
 from .ports import Fanout, Store
 from .viewers import ViewerRegistry

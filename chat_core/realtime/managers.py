@@ -44,7 +44,9 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             args = []
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])]
+        packets = [
+            eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])
+        ]
         engine = self.server.eio
         max_queue: int = getattr(engine, "max_queue", 0) or 1 << 30
         ping_timeout = engine.ping_timeout

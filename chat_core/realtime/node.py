@@ -26,8 +26,8 @@ from ..service import ChatService
 from ..stores import open_store
 from . import jsonmod
 from .fanout import SocketIoFanout
-from .namespace import ChatNamespace, ChatSocketServer, TextPacket
 from .managers import DirectEmitManager, DirectEmitRedisManager
+from .namespace import ChatNamespace, ChatSocketServer, TextPacket
 
 log = logging.getLogger("chat.node")
 
@@ -151,7 +151,7 @@ class ChatNode:
             {"reconnectAfterMs": settings.reconnect_after_ms},
             namespace="/",
         )
-        while self.namespace.in_flight and time.monotonic() < deadline:
+        while self.namespace.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - bounded poll of a counter
             await asyncio.sleep(0.02)
         by_user: dict[str, list[str]] = {}
         for sid, identity in list(self.namespace.identities.items()):

@@ -107,10 +107,8 @@ class SqliteWorker:
         except sqlite3.Error as exc:
             log.error("sqlite batch failed", extra={"error": str(exc)})
             if conn.in_transaction:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             failure = Unavailable("storage error, retry")
             outcomes = [(future, False, failure) for _, future in batch]
         self._resolve(outcomes)
@@ -142,10 +140,8 @@ class SqliteWorker:
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle, items)
-            except RuntimeError:  # loop closed: nobody is waiting any more
-                pass
 
 
 def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

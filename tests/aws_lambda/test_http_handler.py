@@ -37,9 +37,13 @@ def test_every_route_answers_as_the_container_does(http_api: ModuleType, capsys:
     status, health = call(http_api, http_event("GET", "/healthz", token=None))
     assert (status, health) == (200, {"status": "ok"})
 
-    status, chat = call(http_api, http_event("POST", "/v1/chats", token=alice, body={"type": "direct", "recipientId": "bob"}))
+    status, chat = call(
+        http_api, http_event("POST", "/v1/chats", token=alice, body={"type": "direct", "recipientId": "bob"})
+    )
     assert status == 201 and chat["members"] == ["alice", "bob"] and chat["lastSeq"] == 0
-    status, again = call(http_api, http_event("POST", "/v1/chats", token=bob, body={"type": "direct", "recipientId": "alice"}))
+    status, again = call(
+        http_api, http_event("POST", "/v1/chats", token=bob, body={"type": "direct", "recipientId": "alice"})
+    )
     assert status == 200 and again["id"] == chat["id"]
 
     send = load_event("http_api_send_message.json")
@@ -61,7 +65,9 @@ def test_every_route_answers_as_the_container_does(http_api: ModuleType, capsys:
 
     assert call(http_api, http_event("GET", f"/v1/chats/{chat['id']}", token=mallory))[0] == 404
     assert call(http_api, http_event("GET", "/v1/chats", token=None))[0] == 401
-    assert call(http_api, http_event("POST", f"/v1/chats/{chat['id']}/messages", token=alice, body="{not json"))[0] == 400
+    assert (
+        call(http_api, http_event("POST", f"/v1/chats/{chat['id']}/messages", token=alice, body="{not json"))[0] == 400
+    )
     status, error = call(
         http_api, http_event("POST", f"/v1/chats/{chat['id']}/messages", token=alice, body={"content": "x" * 70_000})
     )

@@ -10,6 +10,7 @@ restart it with `chat_server.restart()` (same port, same database).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -178,10 +179,8 @@ def open_demo(browser: Browser, chat_server: ServerProcess, request: pytest.Fixt
     yield _open
     test_name = request.node.name
     for chat_page in pages:
-        try:
+        with contextlib.suppress(Exception):  # a screenshot is an artifact, never a failure
             chat_page.shot(f"{test_name}-{chat_page.user.split('-')[0]}-end")
-        except Exception:  # noqa: BLE001 - a screenshot is a nicety; a closed page has none
-            pass
         chat_page.context.close()
     errors = [e for p in pages for e in p.errors]
     assert not errors, f"uncaught errors in the page: {errors}"

@@ -172,7 +172,7 @@ async def test_a_redis_restart_mid_stream_loses_nothing_once_clients_resync(clus
         cluster.redis.start()
         acked = await sending
         assert len(acked) == 100
-        await bob.settle(acked, timeout=20)
+        await bob.settle(acked, within=20)
         assert bob.resyncs >= 1 and bob.live_duplicates == 0
         async with httpx.AsyncClient(base_url=cluster.url(1)) as http:
             metrics = (await http.get("/metrics")).text

@@ -110,10 +110,10 @@ class Follower:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def settle(self, expected: set[int], timeout: float = 15.0) -> None:
+    async def settle(self, expected: set[int], within: float = 15.0) -> None:
         """Wait until every expected seq was seen, by live events and the recovery rules alone."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while not expected <= set(self.messages):
             if loop.time() > deadline:
                 missing = sorted(expected - set(self.messages))
