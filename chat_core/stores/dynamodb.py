@@ -253,6 +253,8 @@ class DynamoStore:
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, functools.partial(method, **kwargs)
             )
+        except RuntimeError as closed:  # the executor was shut down: the store is closed
+            raise Unavailable("store is closed") from closed
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in THROTTLED:

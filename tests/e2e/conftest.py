@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.clients import Recorder, disconnect_all, unique
+from tests.support.moto_server import MotoServer
 from tests.support.server import ServerProcess
 
 #: generous limits so that bursts in protocol tests are not rate limited (tests of the limits set
@@ -37,9 +38,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[MotoServer]:
+    """One moto_server process for the DynamoDB leg of the whole e2e session (a table per module)."""
+    moto = MotoServer().start()
+    yield moto
+    moto.close()
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings that put a test's own server on SQLite (its temp file) or on DynamoDB (moto_server)."""
+    if request.param == "sqlite":
+        return {}
+    moto: MotoServer = request.getfixturevalue("moto_endpoint")
+    table = "e2e-" + unique("t").lower()
+    moto.create_table(table)
+    return {**moto.env(), "CHAT_STORE": "dynamodb", "CHAT_DYNAMODB_TABLE": table}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "dynamodb"])
 def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """The same protocol suite against both stores: SQLite, and DynamoDB through moto_server."""
     env = {**E2E_ENV, **getattr(request.module, "SERVER_ENV", {})}
+    if request.param == "dynamodb":
+        moto: MotoServer = request.getfixturevalue("moto_endpoint")
+        table = "e2e-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+        moto.create_table(table)
+        env.update({**moto.env(), "CHAT_STORE": "dynamodb", "CHAT_DYNAMODB_TABLE": table})
     proc = ServerProcess(env)
     proc.start()
     yield proc

@@ -20,10 +20,11 @@ DRAIN_TIMEOUT_S = 3.0
 GRACE_S = 0.5
 
 
-def start(server_factory: Any, **env: str) -> ServerProcess:
+def start(server_factory: Any, store_env: dict[str, str], **env: str) -> ServerProcess:
     return server_factory(
         {
             **E2E_ENV,
+            **store_env,
             "CHAT_DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S),
             "CHAT_PRESENCE_GRACE_S": str(GRACE_S),
             **env,
@@ -54,8 +55,8 @@ async def send(c: Recorder, chat_id: str, content: str) -> dict[str, Any]:
     return dict(ack["message"])
 
 
-async def test_history_survives_a_restart(server_factory: Any) -> None:
-    srv = start(server_factory)
+async def test_history_survives_a_restart(server_factory: Any, store_env: dict[str, str]) -> None:
+    srv = start(server_factory, store_env)
     alice, bob = unique("alice"), unique("bob")
     a = await Recorder(srv.url, srv.token(alice)).connect()
     chat_id = (await a.ok("join_chat", {"recipientId": bob}))["chat"]["id"]
@@ -83,8 +84,8 @@ async def test_history_survives_a_restart(server_factory: Any) -> None:
         await b.disconnect()
 
 
-async def test_every_acked_message_survives_kill_9(server_factory: Any) -> None:
-    srv = start(server_factory)
+async def test_every_acked_message_survives_kill_9(server_factory: Any, store_env: dict[str, str]) -> None:
+    srv = start(server_factory, store_env)
     alice, bob = unique("alice"), unique("bob")
     a = await Recorder(srv.url, srv.token(alice)).connect()
     chat_id = (await a.ok("join_chat", {"recipientId": bob}))["chat"]["id"]
@@ -110,8 +111,10 @@ async def test_every_acked_message_survives_kill_9(server_factory: Any) -> None:
 
 
 @pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
-async def test_sigterm_drain_and_automatic_reconnect(server_factory: Any, transports: list[str]) -> None:
-    srv = start(server_factory, CHAT_RECONNECT_AFTER_MS="250")
+async def test_sigterm_drain_and_automatic_reconnect(
+    server_factory: Any, store_env: dict[str, str], transports: list[str]
+) -> None:
+    srv = start(server_factory, store_env, CHAT_RECONNECT_AFTER_MS="250")
     alice, bob = unique("alice"), unique("bob")
     a = Recorder(srv.url, srv.token(alice), transports, reconnection=True, name=alice)
     b = Recorder(srv.url, srv.token(bob), transports, reconnection=True, name=bob)
@@ -158,15 +161,13 @@ async def test_sigterm_drain_and_automatic_reconnect(server_factory: Any, transp
         await b.disconnect()
 
 
-async def test_node_refuses_connections_while_draining(server_factory: Any) -> None:
+async def test_node_refuses_connections_while_draining(server_factory: Any, store_env: dict[str, str]) -> None:
     """A request in flight is finished; the process stops accepting and exits 0."""
-    srv = start(server_factory)
+    srv = start(server_factory, store_env)
     a = await Recorder(srv.url, srv.token(unique("alice")), reconnection=False).connect()
     chat_id = (await a.ok("join_chat", {"recipientId": unique("bob")}))["chat"]["id"]
     pending = [
-        asyncio.create_task(
-            a.call("send_message", {"chatId": chat_id, "content": f"m{i}", "clientMessageId": f"k{i}"})
-        )
+        asyncio.create_task(a.call("send_message", {"chatId": chat_id, "content": f"m{i}", "clientMessageId": f"k{i}"}))
         for i in range(20)
     ]
     await asyncio.sleep(0.005)

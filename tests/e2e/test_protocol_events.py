@@ -43,11 +43,20 @@ async def open_direct(a: Recorder, b_id: str) -> str:
     return str(ack["chat"]["id"])
 
 
-async def send(c: Recorder, chat_id: str, content: str, cmid: str | None = None) -> dict[str, Any]:
+async def send(
+    c: Recorder, chat_id: str, content: str, cmid: str | None = None, *, ack_within: float = 5.0
+) -> dict[str, Any]:
     ack = await c.ok(
-        "send_message", {"chatId": chat_id, "content": content, "clientMessageId": cmid or unique("m")}
+        "send_message",
+        {"chatId": chat_id, "content": content, "clientMessageId": cmid or unique("m")},
+        timeout=ack_within,
     )
     return dict(ack["message"])
+
+
+#: bursts to one chat on DynamoDB (moto_server) are written one after another (docs/architecture.md,
+#: the send path): give their acks time
+BURST_ACK_TIMEOUT_S = 60.0
 
 
 async def test_connected_event(clients: Any, transport: list[str]) -> None:
@@ -80,9 +89,7 @@ async def test_every_event_success_ack_and_compat_events(clients: Any, transport
 
     sent = await a.call("send_message", {"chatId": chat_id, "content": "hi bob", "clientMessageId": "c-1"})
     assert set(sent) == {"ok", "message"} and sent["ok"] is True
-    assert_message(
-        sent["message"], chatId=chat_id, seq=1, senderId=alice, content="hi bob", clientMessageId="c-1"
-    )
+    assert_message(sent["message"], chatId=chat_id, seq=1, senderId=alice, content="hi bob", clientMessageId="c-1")
     compat = await a.wait_for("message_sent")
     assert compat == {"clientMessageId": "c-1", "message": sent["message"]}
     assert b.of("message_sent") == []
@@ -126,9 +133,7 @@ async def test_every_event_success_ack_and_compat_events(clients: Any, transport
     assert len(a.of("chat_info")) == before
 
 
-async def test_new_message_reaches_every_member_socket_except_sender(
-    clients: Any, transport: list[str]
-) -> None:
+async def test_new_message_reaches_every_member_socket_except_sender(clients: Any, transport: list[str]) -> None:
     alice, bob = unique("alice"), unique("bob")
     a1 = await clients(alice, transport)
     a2 = await clients(alice, transport)
@@ -296,7 +301,7 @@ async def test_in_order_delivery_of_concurrent_sends(clients: Any, transport: li
     a = await clients(alice, transport)
     b = await clients(bob, transport)
     chat_id = await open_direct(a, bob)
-    acks = await asyncio.gather(*(send(a, chat_id, f"n{i}") for i in range(100)))
+    acks = await asyncio.gather(*(send(a, chat_id, f"n{i}", ack_within=BURST_ACK_TIMEOUT_S) for i in range(100)))
     assert len({m["seq"] for m in acks}) == 100
     got = await b.wait_count("new_message", 100, timeout=15)
     seqs = [m["seq"] for m in got]
@@ -326,7 +331,9 @@ async def test_recovery_of_more_than_500_missed(clients: Any) -> None:
     a = await clients(alice, ["websocket"])
     chat_id = await open_direct(a, bob)
     for start in range(0, 520, 130):
-        await asyncio.gather(*(send(a, chat_id, f"bulk {i}") for i in range(start, start + 130)))
+        await asyncio.gather(
+            *(send(a, chat_id, f"bulk {i}", ack_within=BURST_ACK_TIMEOUT_S) for i in range(start, start + 130))
+        )
     b = await clients(bob, ["polling"])
     ack = await b.ok("join_chat", {"chatId": chat_id, "sinceSeq": 0}, timeout=15)
     assert len(ack["messages"]) == 500 and ack["hasMore"] is True
