@@ -376,14 +376,14 @@ class ChatService:
         if not await self.store.settle_offline(user_id, self._clock()):
             return False
         seen = (await self.store.presence([user_id]))[user_id]
-        await self._announce_presence(user_id, "user_offline", wire.presence(seen) | {"online": False})
+        last_seen = wire.presence(seen)["lastSeen"]
+        await self._announce_presence(user_id, "user_offline", {"userId": user_id, "lastSeen": last_seen})
         return True
 
     async def _announce_presence(self, user_id: str, event: str, data: dict[str, object]) -> None:
         contacts = await self.store.contacts(user_id)
         if contacts:
-            payload = {k: v for k, v in data.items() if k in ("userId", "lastSeen")}
-            await self.fanout.to_users(event, payload, contacts)
+            await self.fanout.to_users(event, data, contacts)
 
     async def close_local_connections(self, sids_by_user: dict[str, list[str]]) -> list[str]:
         """Drop this node's connection records (drain); return users left with no connection."""

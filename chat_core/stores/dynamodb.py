@@ -10,11 +10,8 @@ handed back to the counter only when it provably reached no item.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import functools
-import json
 import os
 import random
 import uuid
@@ -26,7 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import Invalid, NotFound, Unavailable
+from ..errors import NotFound, Unavailable
 from ..models import (
     AppendResult,
     Chat,
@@ -37,6 +34,7 @@ from ..models import (
     Presence,
     UnreadCounts,
 )
+from .cursor import decode_inbox_cursor, encode_inbox_cursor
 from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -150,22 +148,6 @@ def _message_from(item: Mapping[str, Any]) -> Message:
         client_message_id=item["clientMessageId"]["S"],
         created_at_ms=_int(item, "createdAt"),
     )
-
-
-def _encode_cursor(activity_ms: int, chat_id: str) -> str:
-    raw = json.dumps([activity_ms, chat_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        activity, chat_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise Invalid("bad cursor") from None
-    if type(activity) is not int or not isinstance(chat_id, str):
-        raise Invalid("bad cursor")
-    return activity, chat_id
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -469,7 +451,7 @@ class DynamoStore:
         )
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
-        after = _decode_cursor(cursor) if cursor is not None else None
+        after = decode_inbox_cursor(cursor) if cursor is not None else None
         chat_ids = await self._user_chat_ids(user_id)
         metas = await self._batch_get([(chat_pk(c), META) for c in chat_ids])
         order = sorted(
@@ -484,7 +466,7 @@ class DynamoStore:
         chats = tuple(self._chat_from(m, ms) for m, ms in zip(page, member_lists, strict=True))
         next_cursor = None
         if len(order) > len(page) and page:
-            next_cursor = _encode_cursor(_int(page[-1], "lastActivity"), page[-1]["chatId"]["S"])
+            next_cursor = encode_inbox_cursor(_int(page[-1], "lastActivity"), page[-1]["chatId"]["S"])
         return ChatPage(chats=chats, next_cursor=next_cursor)
 
     # --- messages ----------------------------------------------------------------------------

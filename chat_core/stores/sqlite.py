@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..errors import Invalid, NotFound
+from ..errors import NotFound
 from ..models import (
     AppendResult,
     Chat,
@@ -22,6 +19,7 @@ from ..models import (
     UnreadCounts,
 )
 from ..ports import Store
+from .cursor import decode_inbox_cursor, encode_inbox_cursor
 from .sqlite_schema import migrate
 from .sqlite_worker import SqliteWorker
 
@@ -84,22 +82,6 @@ def _load_chat(conn: sqlite3.Connection, chat_id: str) -> Chat | None:
     )
 
 
-def _encode_cursor(last_activity_ms: int, chat_id: str) -> str:
-    raw = json.dumps([last_activity_ms, chat_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        activity, chat_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise Invalid("cursor is not valid") from None
-    if not isinstance(activity, int) or not isinstance(chat_id, str):
-        raise Invalid("cursor is not valid")
-    return activity, chat_id
-
-
 class SqliteStore:
     """Writes go through one grouped-commit thread; reads through a second connection and thread
     (WAL lets it read the last commit while a write is in progress), so history and presence
@@ -153,7 +135,7 @@ class SqliteStore:
         return await self._reader.call(lambda conn: _load_chat(conn, chat_id))
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
-        after = _decode_cursor(cursor) if cursor is not None else None
+        after = decode_inbox_cursor(cursor) if cursor is not None else None
 
         def job(conn: sqlite3.Connection) -> ChatPage:
             sql = (
@@ -173,7 +155,7 @@ class SqliteStore:
                 chat = _load_chat(conn, chat_id)
                 if chat is not None:
                     chats.append(chat)
-            next_cursor = _encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
+            next_cursor = encode_inbox_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
             return ChatPage(chats=tuple(chats), next_cursor=next_cursor)
 
         return await self._reader.call(job)

@@ -11,20 +11,12 @@ import pytest
 
 from tests.support.clients import Recorder, disconnect_all, unique
 from tests.support.moto_server import MotoServer
-from tests.support.server import ServerProcess
+from tests.support.server import GENEROUS_LIMITS, ServerProcess
 
 #: generous limits so that bursts in protocol tests are not rate limited (tests of the limits set
 #: their own values in SERVER_ENV)
 E2E_ENV: dict[str, str | None] = {
-    "CHAT_SEND_RATE": "10000",
-    "CHAT_SEND_BURST": "10000",
-    "CHAT_JOIN_RATE": "10000",
-    "CHAT_JOIN_BURST": "10000",
-    "CHAT_TYPING_RATE": "10000",
-    "CHAT_TYPING_BURST": "10000",
-    "CHAT_QUERY_RATE": "10000",
-    "CHAT_QUERY_BURST": "10000",
-    "CHAT_MAX_CONNECTIONS_PER_USER": "50",
+    **GENEROUS_LIMITS,
     # the python client puts every queued packet into one polling POST
     "CHAT_MAX_DECODE_PACKETS": "1000",
 }

@@ -8,21 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess
+from tests.support.server import GENEROUS_LIMITS, ServerProcess
 
 from .helpers import assert_no_traceback
 
 #: generous limits, so tests that are not about a limit never meet one
 OPEN_LIMITS: dict[str, str | None] = {
-    "CHAT_SEND_RATE": "10000",
-    "CHAT_SEND_BURST": "10000",
-    "CHAT_JOIN_RATE": "10000",
-    "CHAT_JOIN_BURST": "10000",
-    "CHAT_TYPING_RATE": "10000",
-    "CHAT_TYPING_BURST": "10000",
-    "CHAT_QUERY_RATE": "10000",
-    "CHAT_QUERY_BURST": "10000",
-    "CHAT_MAX_CONNECTIONS_PER_USER": "50",
+    **GENEROUS_LIMITS,
     "CHAT_MAX_FRAME_BYTES": "16384",
     "CHAT_MAX_HTTP_BODY_BYTES": "16384",
     "CHAT_CORS_ORIGINS": "https://chat.example.com,http://localhost:5173",

@@ -38,6 +38,13 @@ FAST_ENV: dict[str, str] = {
 }
 
 
+#: per-user limits far above what a test sends, for tests that are not about a limit
+GENEROUS_LIMITS: dict[str, str | None] = {
+    **{f"CHAT_{kind}_{what}": "10000" for kind in ("SEND", "JOIN", "TYPING", "QUERY") for what in ("RATE", "BURST")},
+    "CHAT_MAX_CONNECTIONS_PER_USER": "50",
+}
+
+
 def chat_executable() -> str:
     """`chat` of the interpreter running the tests (the project's venv), else the one on PATH."""
     beside = Path(sys.executable).with_name("chat")
@@ -171,9 +178,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
-                raise RuntimeError(
-                    f"chat serve exited with {self.returncode} before it was ready:\n{self.log_text()}"
-                )
+                raise RuntimeError(f"chat serve exited with {self.returncode} before it was ready:\n{self.log_text()}")
             if self.healthz() == 200:
                 return
             time.sleep(0.05)
