@@ -209,11 +209,6 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "ping": self._ping,
             "auth_refresh": self._auth_refresh,
         }
-        self._compat_events = {
-            "get_active_users": "active_users",
-            "get_chat_info": "chat_info",
-            "ping": "pong",
-        }
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if isinstance(event, ClientEventName):  # sent by the client: an unknown event, not a hook
