@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.moto_server import DUMMY_AWS_ENV
+from tests.support.moto_server import use_dummy_aws
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SECRET = "lambda-test-secret-0123456789abcdef012345"
@@ -68,9 +68,7 @@ def fresh_import(name: str) -> ModuleType:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in DUMMY_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    use_dummy_aws(monkeypatch)
     monkeypatch.delenv("CHAT_REDIS_URL", raising=False)
     monkeypatch.setenv("CHAT_STORE", "dynamodb")
     monkeypatch.setenv("CHAT_DYNAMODB_TABLE", "chat-lambda-test")

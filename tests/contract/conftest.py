@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from chat_core.ports import Store
+from tests.support.moto_server import use_dummy_aws
 
 _MOTO_LOCK = threading.RLock()
 
@@ -32,19 +33,6 @@ def serialize_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "__call__", locked)
 
 
-def aws_test_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_RETRY_MODE"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(params=["sqlite", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -63,7 +51,7 @@ async def store(
     from chat_core.stores.dynamodb import DynamoStore
     from chat_core.stores.dynamodb_schema import create_table
 
-    aws_test_env(monkeypatch)
+    use_dummy_aws(monkeypatch)
     serialize_moto(monkeypatch)
     with mock_aws():
         create_table(boto3.client("dynamodb"), "chat-contract")

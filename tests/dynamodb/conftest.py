@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from chat_core.stores.dynamodb import DynamoStore
 from chat_core.stores.dynamodb_schema import create_table
+from tests.support.moto_server import use_dummy_aws
 
 TABLE = "chat-test"
 
@@ -20,16 +21,7 @@ OpenStore = Callable[..., Coroutine[Any, Any, DynamoStore]]
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Dummy credentials, a region, moto, and the chat table; yields a plain client."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_RETRY_MODE"):
-        monkeypatch.delenv(name, raising=False)
+    use_dummy_aws(monkeypatch)
     with mock_aws():
         client = boto3.client("dynamodb")
         create_table(client, TABLE)

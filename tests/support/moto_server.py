@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from .server import free_port
 
 DUMMY_AWS_ENV = {
@@ -19,6 +21,14 @@ DUMMY_AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+
+
+def use_dummy_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials and a region for moto; nothing from the developer's AWS setup leaks in."""
+    for name, value in DUMMY_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_RETRY_MODE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 class MotoServer:
