@@ -1,0 +1,252 @@
+"""One Engine.IO connection: its session state machine bound to a transport, and the Socket.IO
+sockets it carries. The only place that decides which transport a frame goes out on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from picows import WSCloseCode, WSMsgType, WSTransport
+
+from . import eio_packets as eio
+from . import sio_packets as sio
+from .eio_packets import Binary, Frame
+from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, Event, Session, Upgrade
+from .handshake import Handshake
+from .socket import CLIENT_NAMESPACE_DISCONNECT, Socket
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger("chat.engine")
+
+TEXT, BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+_NOOP = b"6"
+
+
+class Connection:
+    __slots__ = (
+        "_connect_timer",
+        "_heartbeat",
+        "decoder",
+        "handshake",
+        "probe_ws",
+        "server",
+        "session",
+        "sockets",
+        "waiter",
+        "ws",
+    )
+
+    def __init__(self, server: Server, session: Session, handshake: Handshake) -> None:
+        self.server = server
+        self.session = session
+        self.handshake = handshake
+        self.ws: WSTransport | None = None
+        self.probe_ws: WSTransport | None = None
+        #: a polling GET waiting for frames
+        self.waiter: asyncio.Future[None] | None = None
+        self.decoder = sio.Decoder(server.options.max_attachments)
+        self.sockets: dict[str, Socket] = {}
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._connect_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def sid(self) -> str:
+        return self.session.sid
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._arm_heartbeat(loop)
+        timeout_ms = self.server.options.connect_timeout_ms
+        if timeout_ms > 0:
+            self._connect_timer = loop.call_later(timeout_ms / 1000, self._connect_timed_out)
+
+    # --- outbound --------------------------------------------------------------------------------
+    def write(self, frames: list[Frame]) -> None:
+        """Frames to the client: onto the WebSocket at once, or into the polling buffer."""
+        ws = self.ws
+        if ws is not None:
+            for frame in frames:
+                ws.send(BINARY if type(frame) is Binary else TEXT, frame)
+            if ws.underlying_transport.get_write_buffer_size() > self.server.options.max_buffered_bytes:
+                self._drop_slow_consumer()
+            return
+        session = self.session
+        if session.closed:
+            return
+        session.buffer.extend(frames)
+        if len(session.buffer) > self.server.options.max_buffered_frames:
+            self._drop_slow_consumer()
+            return
+        self._wake_poll()
+
+    def _wake_poll(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _drop_slow_consumer(self) -> None:
+        log.warning(
+            "dropping a slow consumer",
+            extra={"eio_sid": self.sid, "transport": self.session.transport, "address": self.handshake.address},
+        )
+        self.close(OVERFLOW, notify=False)
+
+    # --- inbound ----------------------------------------------------------------------------------
+    def receive_packet(self, kind: str, data: str | bytes, now_ms: int) -> None:
+        event = self.session.receive(kind, data, now_ms)
+        if event is Event.MESSAGE:
+            self.receive_message(data)
+        elif event is Event.CLOSE:
+            by_client = self.session.close_reason == CLIENT_CLOSE
+            self.close(self.session.close_reason, notify=False, by_client=by_client, already_closed=True)
+
+    def receive_text_frame(self, text: str) -> None:
+        """A WebSocket text frame (the hot path: messages skip the session's bookkeeping)."""
+        if text and text[0] == "4":
+            if not self.session.closed:
+                self.receive_message(text[1:])
+            return
+        try:
+            kind, data = eio.decode_text(text)
+        except eio.PacketError as error:
+            self.fail(str(error))
+            return
+        self.receive_packet(kind, data, self.server.now_ms())
+
+    def receive_message(self, data: str | bytes) -> None:
+        self.server.receive_message(self, data)
+
+    def fail(self, reason: str) -> None:
+        """The client broke the protocol: one log line, and the connection ends."""
+        log.info("malformed packet; closing the connection", extra={"eio_sid": self.sid, "reason": reason})
+        self.close(PARSE_ERROR, notify=False)
+
+    # --- sockets ------------------------------------------------------------------------------------
+    def add_socket(self, socket: Socket) -> None:
+        self.sockets[socket.namespace.name] = socket
+        socket.connected = True
+        socket.namespace.rooms.add_socket(socket)
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+
+    def end_socket(self, socket: Socket, reason: str) -> None:
+        if self.sockets.get(socket.namespace.name) is socket:
+            del self.sockets[socket.namespace.name]
+        if socket.connected:
+            socket.ended()
+            self.server.run(socket.namespace.on_disconnect(socket, reason))
+
+    def client_left_namespace(self, namespace: str) -> None:
+        socket = self.sockets.get(namespace)
+        if socket is not None:
+            self.end_socket(socket, CLIENT_NAMESPACE_DISCONNECT)
+
+    def _connect_timed_out(self) -> None:
+        self._connect_timer = None
+        if not self.sockets and not self.closed:
+            log.info("no namespace joined in time; closing", extra={"eio_sid": self.sid})
+            self.close("connect timeout", notify=False)
+
+    # --- heartbeat ----------------------------------------------------------------------------------
+    def _arm_heartbeat(self, loop: asyncio.AbstractEventLoop) -> None:
+        deadline = self.session.next_deadline()
+        if deadline is not None:
+            self._heartbeat = loop.call_at(deadline / 1000, self._on_heartbeat)
+
+    def _on_heartbeat(self) -> None:
+        loop = self.server.loop
+        event = self.session.tick(int(loop.time() * 1000) + 1)  # call_at may fire a hair early
+        if event is Event.SEND_PING:
+            self.write([b"2"])
+        elif event is Event.CLOSE:
+            self.close(self.session.close_reason, notify=False, already_closed=True)
+            return
+        if not self.closed:
+            self._arm_heartbeat(loop)
+
+    # --- transports -----------------------------------------------------------------------------------
+    def attach_websocket(self, ws: WSTransport) -> None:
+        self.ws = ws
+
+    def begin_probe(self, ws: WSTransport) -> None:
+        self.session.begin_probe()
+        self.probe_ws = ws
+
+    def receive_probe_frame(self, ws: WSTransport, kind: str, data: str | bytes) -> None:
+        event, reply = self.session.receive_probe(kind, data)
+        if reply is not None:
+            ws.send(TEXT, reply)
+            self._wake_poll()  # the NOOP ends the client's pending GET
+        if event is Event.UPGRADED:
+            self.probe_ws = None
+            frames = [f for f in self.session.take_buffer() if f != _NOOP]
+            self._wake_poll()  # a GET still pending returns empty-handed (a NOOP, below)
+            self.ws = ws
+            if frames:
+                self.write(frames)
+        elif event is Event.CLOSE:
+            self.close(self.session.close_reason, notify=False, already_closed=True)
+
+    def probe_lost(self, ws: WSTransport) -> None:
+        if self.probe_ws is ws:
+            self.probe_ws = None
+            self.session.probe_failed()
+
+    def websocket_lost(self, ws: WSTransport) -> None:
+        if self.ws is ws:
+            self.close(CLIENT_CLOSE, notify=False, by_client=True)
+
+    @property
+    def upgraded(self) -> bool:
+        return self.session.upgrade is Upgrade.DONE
+
+    # --- closing ---------------------------------------------------------------------------------------
+    def close(self, reason: str, *, notify: bool = True, by_client: bool = False, already_closed: bool = False) -> None:
+        """Ends the connection and its sockets. notify: send the client an Engine.IO CLOSE first (a
+        client reconnects after it, unlike after a Socket.IO DISCONNECT). A polling GET still
+        pending gets the CLOSE (server side) or a NOOP (the client asked to close)."""
+        if not already_closed and not self.session.close(reason):
+            return
+        self.server.forget(self)
+        for timer in (self._heartbeat, self._connect_timer):
+            if timer is not None:
+                timer.cancel()
+        self._heartbeat = self._connect_timer = None
+        for socket in list(self.sockets.values()):
+            self.end_socket(socket, reason)
+        ws = self.ws
+        if ws is not None:
+            self.ws = None
+            if notify and not ws.is_disconnected:
+                ws.send(TEXT, b"1")
+            _close_websocket(ws, WSCloseCode.OK if notify or by_client else WSCloseCode.GOING_AWAY)
+        if self.probe_ws is not None:
+            _close_websocket(self.probe_ws, WSCloseCode.GOING_AWAY)
+            self.probe_ws = None
+        if by_client:
+            self.session.buffer = [_NOOP]
+        elif notify:
+            self.session.buffer.append(b"1")
+        else:
+            self.session.buffer = [_NOOP]
+        self._wake_poll()
+
+    def pending_frames(self) -> int:
+        if self.ws is not None:
+            return int(self.ws.underlying_transport.get_write_buffer_size() > 0)
+        return len(self.session.buffer)
+
+
+def _close_websocket(ws: WSTransport, code: Any) -> None:
+    if ws.is_disconnected:
+        return
+    if not ws.is_close_frame_sent:
+        ws.send_close(code)
+    ws.disconnect()
