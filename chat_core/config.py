@@ -36,6 +36,7 @@ class Settings:
     cleanup_interval_s: float = 30.0
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
+    connect_timeout_s: float = 45.0
     drain_timeout_s: float = 20.0
     reconnect_after_ms: int = 1000
     max_frame_bytes: int = 64 * 1024
@@ -131,6 +132,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cleanup_interval_s=_number(env, "CHAT_CLEANUP_INTERVAL_S", 30.0),
         ping_interval_s=_number(env, "CHAT_PING_INTERVAL_S", 25.0),
         ping_timeout_s=_number(env, "CHAT_PING_TIMEOUT_S", 20.0),
+        connect_timeout_s=_number(env, "CHAT_CONNECT_TIMEOUT_S", 45.0),
         drain_timeout_s=_number(env, "CHAT_DRAIN_TIMEOUT_S", 20.0),
         reconnect_after_ms=int(_number(env, "CHAT_RECONNECT_AFTER_MS", 1000)),
         max_frame_bytes=int(_number(env, "CHAT_MAX_FRAME_BYTES", 64 * 1024)),

@@ -56,5 +56,6 @@ class Namespace:
         return None
 
     def on_disconnect(self, socket: Socket, reason: str) -> Awaitable[None] | None:
-        """The socket ended (the client left, the transport closed, the server disconnected it)."""
+        """The socket ended (the client left, the transport closed, the server disconnected it).
+        Also called when the connection ended while on_connect was running and had accepted."""
         return None

@@ -178,7 +178,10 @@ class Server:
             log.exception("connect handler failed", extra={"namespace": namespace.name})
             conn.write(sio.encode(sio.CONNECT_ERROR, namespace.name, {"message": "Internal server error"}))
             return
-        if conn.closed or namespace.name in conn.sockets:
+        if conn.closed:  # the client went away while on_connect ran: let the application undo it
+            self.run(namespace.on_disconnect(socket, conn.session.close_reason))
+            return
+        if namespace.name in conn.sockets:
             return
         conn.add_socket(socket)
         conn.write(sio.encode(sio.CONNECT, namespace.name, {"sid": socket.sid}))
@@ -229,10 +232,11 @@ class Server:
         return target.rooms.broadcast(frames, rooms, skip)
 
     # --- lifecycle -------------------------------------------------------------------------------------
-    def close_all(self, reason: str = SERVER_CLOSE) -> None:
-        """Ends every connection with an Engine.IO CLOSE: clients reconnect (elsewhere)."""
+    def close_all(self, reason: str = SERVER_CLOSE, *, notify: bool = True) -> None:
+        """Ends every connection. notify: with an Engine.IO CLOSE first (the JavaScript client
+        reconnects either way; python-socketio's client only when the transport just ends)."""
         for conn in list(self.connections.values()):
-            conn.close(reason, notify=True)
+            conn.close(reason, notify=notify)
 
     def pending_frames(self) -> int:
         """Frames still waiting for a polling GET or unsent on a WebSocket."""

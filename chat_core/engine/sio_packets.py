@@ -105,12 +105,7 @@ def _valid_payload(kind: int, data: Any) -> bool:
     if kind == CONNECT_ERROR:
         return isinstance(data, str | dict)
     if kind in (EVENT, BINARY_EVENT):
-        return (
-            isinstance(data, list)
-            and len(data) > 0
-            and isinstance(data[0], str)
-            and data[0] not in RESERVED_EVENTS
-        )
+        return isinstance(data, list) and len(data) > 0 and isinstance(data[0], str) and data[0] not in RESERVED_EVENTS
     return isinstance(data, list)  # ACK, BINARY_ACK
 
 

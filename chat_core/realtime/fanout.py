@@ -1,13 +1,12 @@
-"""Fan-out adapters: rooms of a python-socketio server (in-process or Redis manager) and a
-write-only Redis publisher for processes that hold no sockets (Lambda, CLI)."""
+"""Fan-out adapters: the engine's rooms (one node, or many through its Redis adapter), a write-only
+Redis publisher for processes that hold no sockets (Lambda, CLI), and a null one."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-import socketio
-
+from ..engine import Server, Socket
+from ..engine.pubsub import RedisPublisher
 from ..ports import Fanout
 
 
@@ -19,60 +18,62 @@ def chat_room(chat_id: str) -> str:
     return "c:" + chat_id
 
 
-class SocketIoFanout:
-    """Emits through the server's client manager, so the same code serves one node or many."""
+class EngineFanout:
+    """Emits through the engine: this node's sockets at once, the other nodes' through the
+    server's adapter (in the order of the calls)."""
 
-    def __init__(self, server: socketio.AsyncServer) -> None:
+    def __init__(self, server: Server, namespace: str = "/") -> None:
         self._server = server
+        self._namespace_name = namespace
 
-    async def to_users(
-        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
-    ) -> None:
+    def _socket(self, sid: str) -> Socket | None:
+        namespace = self._server.namespaces.get(self._namespace_name)
+        return None if namespace is None else namespace.sockets.get(sid)
+
+    async def to_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         rooms = [user_room(u) for u in user_ids]
-        if rooms:  # an empty `to` would broadcast to everyone
-            await self._server.emit(event, data, to=rooms, skip_sid=skip_sid)
+        if rooms:
+            self._server.emit(
+                event, data, to=rooms, skip=(skip_sid,) if skip_sid else (), namespace=self._namespace_name
+            )
 
-    async def to_chat_viewers(
-        self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()
-    ) -> None:
-        await self._server.emit(event, data, to=chat_room(chat_id), skip_sid=list(skip_sids) or None)
+    async def to_chat_viewers(self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()) -> None:
+        self._server.emit(event, data, to=chat_room(chat_id), skip=skip_sids, namespace=self._namespace_name)
 
     async def to_socket(self, event: str, data: object, sid: str) -> None:
-        await self._server.emit(event, data, to=sid)
+        self._server.emit(event, data, to=sid, namespace=self._namespace_name)
 
     async def enter_chat_room(self, sid: str, chat_id: str) -> None:
-        await self._server.enter_room(sid, chat_room(chat_id))
+        socket = self._socket(sid)
+        if socket is not None:
+            socket.join(chat_room(chat_id))
 
     async def leave_chat_room(self, sid: str, chat_id: str) -> None:
-        await self._server.leave_room(sid, chat_room(chat_id))
+        socket = self._socket(sid)
+        if socket is not None:
+            socket.leave(chat_room(chat_id))
 
 
 class PublisherFanout:
-    """Publishes to every node through a write-only manager; holds no sockets of its own."""
+    """Publishes to every node through Redis/Valkey; holds no sockets of its own."""
 
-    def __init__(self, manager: Any) -> None:
-        self._manager = manager
+    def __init__(self, publisher: RedisPublisher) -> None:
+        self._publisher = publisher
 
     @classmethod
     def redis(cls, url: str) -> PublisherFanout:
-        return cls(socketio.AsyncRedisManager(url, write_only=True))
+        return cls(RedisPublisher(url))
 
-    async def to_users(
-        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
-    ) -> None:
+    async def to_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         rooms = [user_room(u) for u in user_ids]
         if rooms:
-            await self._manager.emit(event, data, namespace="/", room=rooms, skip_sid=skip_sid)
+            await self._publisher.emit(event, data, to=rooms, skip=(skip_sid,) if skip_sid else ())
 
-    async def to_chat_viewers(
-        self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()
-    ) -> None:
-        await self._manager.emit(
-            event, data, namespace="/", room=chat_room(chat_id), skip_sid=list(skip_sids) or None
-        )
+    async def to_chat_viewers(self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()) -> None:
+        await self._publisher.emit(event, data, to=chat_room(chat_id), skip=skip_sids)
 
     async def to_socket(self, event: str, data: object, sid: str) -> None:
-        await self._manager.emit(event, data, namespace="/", room=sid)
+        await self._publisher.emit(event, data, to=sid)
 
     async def enter_chat_room(self, sid: str, chat_id: str) -> None:
         raise RuntimeError("a publisher holds no sockets")
@@ -82,17 +83,13 @@ class PublisherFanout:
 
 
 class NullFanout:
-    """For a process with no live sockets and no pub/sub (a single-node SQLite Lambda is not a
-    thing, but the CLI's one-shot cleanup on SQLite is): events have no one to reach."""
+    """For a process with no live sockets and no pub/sub (the CLI's one-shot cleanup on SQLite):
+    events have no one to reach."""
 
-    async def to_users(
-        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
-    ) -> None:
+    async def to_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         return None
 
-    async def to_chat_viewers(
-        self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()
-    ) -> None:
+    async def to_chat_viewers(self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()) -> None:
         return None
 
     async def to_socket(self, event: str, data: object, sid: str) -> None:
@@ -105,6 +102,6 @@ class NullFanout:
         raise RuntimeError("no sockets here")
 
 
-_socketio_fits: type[Fanout] = SocketIoFanout
+_engine_fits: type[Fanout] = EngineFanout
 _publisher_fits: type[Fanout] = PublisherFanout
 _null_fits: type[Fanout] = NullFanout

@@ -9,14 +9,13 @@ import logging
 import signal
 import time
 from collections.abc import Generator
-from typing import Any
 
-import engineio.payload
-import socketio
 import uvicorn
 
 from ..auth import TokenVerifier
 from ..config import Settings
+from ..engine import EngineOptions, Server
+from ..engine.pubsub import RedisAdapter
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
 from ..limits import RateLimiter
@@ -24,10 +23,8 @@ from ..metrics import NodeMetrics, counted_fanout, timed_store
 from ..ports import Store
 from ..service import ChatService
 from ..stores import open_store
-from . import jsonmod
-from .fanout import SocketIoFanout
-from .managers import DirectEmitManager, DirectEmitRedisManager
-from .namespace import ChatNamespace, ChatSocketServer, TextPacket
+from .fanout import EngineFanout
+from .namespace import ChatNamespace
 
 log = logging.getLogger("chat.node")
 
@@ -42,11 +39,18 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def _client_manager(settings: Settings, metrics: NodeMetrics) -> Any:
-    """In-process rooms for one node; Redis/Valkey pub/sub between nodes when CHAT_REDIS_URL is set."""
-    if settings.redis_url:
-        return DirectEmitRedisManager(settings.redis_url, on_reconnect=metrics.pubsub_reconnects.inc)
-    return DirectEmitManager()
+def engine_options(settings: Settings) -> EngineOptions:
+    return EngineOptions(
+        path="/socket.io/",
+        ping_interval_ms=int(settings.ping_interval_s * 1000),
+        ping_timeout_ms=int(settings.ping_timeout_s * 1000),
+        max_payload=settings.max_frame_bytes,
+        connect_timeout_ms=int(settings.connect_timeout_s * 1000),
+        max_polling_packets=settings.max_decode_packets,
+        max_buffered_frames=settings.max_socket_queue,
+        allow_origin=OriginPolicy(settings.cors_origins).allows,
+        cors_credentials=True,
+    )
 
 
 class ChatNode:
@@ -54,41 +58,26 @@ class ChatNode:
         self.settings = settings
         self.store = store
         self.metrics = NodeMetrics()
-        self.sio = ChatSocketServer(
-            async_mode="asgi",
-            client_manager=_client_manager(settings, self.metrics),
-            cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
-            cors_credentials=True,
-            json=jsonmod,
-            serializer=TextPacket,
-            ping_interval=settings.ping_interval_s,
-            ping_timeout=settings.ping_timeout_s,
-            max_http_buffer_size=settings.max_frame_bytes,
-            transports=["polling", "websocket"],
-            logger=False,
-            engineio_logger=False,
-        )
-        self.sio.eio.max_queue = settings.max_socket_queue
-        # polling: at most this many packets in one POST body (python-engineio's class-wide knob)
-        engineio.payload.Payload.max_decode_packets = settings.max_decode_packets
+        self.engine = Server(engine_options(settings))
+        verifier = TokenVerifier.from_settings(settings)
         self.service = ChatService(
             timed_store(store, self.metrics),
-            counted_fanout(SocketIoFanout(self.sio), self.metrics),
+            counted_fanout(EngineFanout(self.engine), self.metrics),
             node_id=settings.node_id,
             presence_grace_s=settings.presence_grace_s,
             presence_ttl_s=settings.presence_ttl_s,
             limiter=RateLimiter(settings.rates()),
             max_connections_per_user=settings.max_connections_per_user,
         )
-        verifier = TokenVerifier.from_settings(settings)
         self.namespace = ChatNamespace(self.service, verifier, self.metrics)
-        self.sio.register_namespace(self.namespace)
+        self.engine.register(self.namespace)
 
         async def provide() -> ChatService:
             return self.service
 
         http_app, self.http_api = create_http_app(provide, verifier, settings, metrics=self.metrics.render)
-        self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=http_app, socketio_path="socket.io")
+        self.asgi = self.engine.asgi(http_app)
+        self.pubsub: RedisAdapter | None = None
         self.server: _Uvicorn | None = None
         self._drain_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,9 +93,7 @@ class ChatNode:
             host=settings.host,
             port=settings.port,
             lifespan="off",
-            ws="websockets-sansio",
-            ws_max_size=settings.max_frame_bytes,
-            ws_per_message_deflate=False,
+            ws=self.engine.uvicorn_websocket_protocol(),
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=5,
@@ -116,6 +103,14 @@ class ChatNode:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_drain)
         await self.service.store.touch_node(settings.node_id, int(time.time() * 1000))
+        if settings.redis_url:
+            self.pubsub = RedisAdapter(
+                self.engine,
+                settings.redis_url,
+                node_id=settings.node_id,
+                on_reconnect=self.metrics.pubsub_reconnects.inc,
+            )
+            await self.pubsub.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
         self._tasks.append(asyncio.create_task(self._cleanup_loop()))
         try:
@@ -124,6 +119,8 @@ class ChatNode:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.pubsub is not None:
+                await self.pubsub.stop()
             await self.store.close()
             log.info("stopped", extra={"node_id": settings.node_id})
 
@@ -139,31 +136,25 @@ class ChatNode:
         settings = self.settings
         started = time.monotonic()
         deadline = started + settings.drain_timeout_s
-        log.info("draining", extra={"sockets": len(self.namespace.identities)})
+        log.info("draining", extra={"sockets": len(self.namespace.sockets)})
         self.namespace.draining = True
         self.http_api.draining = True
         if self.server is not None:
             for listener in self.server.servers:
                 listener.close()
-        await socketio.AsyncManager.emit(
-            self.sio.manager,
-            "server_draining",
-            {"reconnectAfterMs": settings.reconnect_after_ms},
-            namespace="/",
-        )
+        self.engine.emit_local("server_draining", {"reconnectAfterMs": settings.reconnect_after_ms})
         while self.namespace.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - bounded poll of a counter
             await asyncio.sleep(0.02)
         by_user: dict[str, list[str]] = {}
-        for sid, identity in list(self.namespace.identities.items()):
+        for sid, identity in self.namespace.identities().items():
             by_user.setdefault(identity.user_id, []).append(sid)
         try:
             await self.service.close_local_connections(by_user)
         except Exception:
             log.exception("could not remove presence records while draining")
         await self._flush_outgoing(min(deadline, time.monotonic() + DRAIN_FLUSH_S))
-        for eio_socket in list(self.sio.eio.sockets.values()):
-            eio_socket.queue.put_nowait(None)  # ends the websocket writer: the transport closes
-            await eio_socket.close(wait=False, abort=True)
+        # transports closed without an Engine.IO CLOSE: every client reconnects (to another node)
+        self.engine.close_all(notify=False)
         # disconnect handlers scheduled offline checks after the grace period; wait for them so
         # users who did not come back elsewhere are announced offline before we exit
         remaining = max(0.0, deadline - time.monotonic()) + settings.presence_grace_s
@@ -176,14 +167,12 @@ class ChatNode:
             self.server.should_exit = True
 
     async def _flush_outgoing(self, until: float) -> None:
-        """Let every socket's queue empty (server_draining, acks of requests that were in flight)
-        before its transport closes: a websocket writer sends at once, but a polling client only
-        gets what is queued with its next GET, and closing drops the queue."""
-        while time.monotonic() < until:
-            if all(s.queue.empty() for s in list(self.sio.eio.sockets.values())):
-                break
+        """Let every socket's pending frames go out (server_draining, acks of requests that were in
+        flight) before its transport closes: a WebSocket writes at once, but a polling client only
+        gets what is buffered with its next GET, and closing drops the buffer."""
+        while time.monotonic() < until and self.engine.pending_frames():  # noqa: ASYNC110 - bounded poll
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.05)  # the GET that took the last packets is still writing them
+        await asyncio.sleep(0.05)  # the GET that took the last frames is still writing them
 
     async def _heartbeat_loop(self) -> None:
         period = max(0.5, min(self.settings.cleanup_interval_s, self.settings.presence_ttl_s / 3))
