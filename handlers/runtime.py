@@ -1,7 +1,7 @@
 """The service a Lambda handler calls: the configured store and a write-only fan-out publisher.
 
 Built on first use inside the invocation's event loop (Mangum keeps one loop per container), then
-kept for the container's life. Python-socketio is imported only here, when CHAT_REDIS_URL is set,
+kept for the container's life. The Redis publisher is imported only here, when CHAT_REDIS_URL is set,
 so importing the HTTP handler stays light.
 """
 

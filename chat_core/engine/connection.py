@@ -30,6 +30,7 @@ class Connection:
         "_connect_timer",
         "_heartbeat",
         "decoder",
+        "frames_while_paused",
         "handshake",
         "probe_ws",
         "server",
@@ -37,6 +38,7 @@ class Connection:
         "sockets",
         "waiter",
         "ws",
+        "ws_paused",
     )
 
     def __init__(self, server: Server, session: Session, handshake: Handshake) -> None:
@@ -44,6 +46,10 @@ class Connection:
         self.session = session
         self.handshake = handshake
         self.ws: WSTransport | None = None
+        #: the WebSocket's transport buffer is over its high-water mark: the client reads slower
+        #: than we write, and frames written since then are counted against max_buffered_frames
+        self.ws_paused = False
+        self.frames_while_paused = 0
         self.probe_ws: WSTransport | None = None
         #: a polling GET waiting for frames
         self.waiter: asyncio.Future[None] | None = None
@@ -73,8 +79,14 @@ class Connection:
         if ws is not None:
             for frame in frames:
                 ws.send(BINARY if type(frame) is Binary else TEXT, frame)
-            if ws.underlying_transport.get_write_buffer_size() > self.server.options.max_buffered_bytes:
-                self._drop_slow_consumer()
+            if self.ws_paused:
+                self.frames_while_paused += len(frames)
+                options = self.server.options
+                if (
+                    self.frames_while_paused > options.max_buffered_frames
+                    or ws.underlying_transport.get_write_buffer_size() > options.max_buffered_bytes
+                ):
+                    self._drop_slow_consumer()
             return
         session = self.session
         if session.closed:
@@ -174,6 +186,13 @@ class Connection:
     # --- transports -----------------------------------------------------------------------------------
     def attach_websocket(self, ws: WSTransport) -> None:
         self.ws = ws
+
+    def pause_writing(self) -> None:
+        self.ws_paused = True
+
+    def resume_writing(self) -> None:
+        self.ws_paused = False
+        self.frames_while_paused = 0
 
     def begin_probe(self, ws: WSTransport) -> None:
         self.session.begin_probe()

@@ -26,9 +26,11 @@ class EngineOptions:
     max_polling_packets: int = 256
     #: most binary attachments of one Socket.IO packet
     max_attachments: int = 10
-    #: a polling client that lets this many frames pile up is dropped as a slow consumer
+    #: a client that lets this many frames pile up is dropped as a slow consumer: frames waiting
+    #: for a polling GET, or frames written to a WebSocket while its transport buffer is over the
+    #: high-water mark (the kernel's and the transport's buffers hold what comes before)
     max_buffered_frames: int = 1_000
-    #: a WebSocket whose unsent bytes pass this is dropped as a slow consumer
+    #: a WebSocket whose unsent bytes pass this is dropped as a slow consumer, whatever the count
     max_buffered_bytes: int = 4 << 20
     transports: tuple[str, ...] = ("polling", "websocket")
     allow_origin: OriginCheck = any_origin

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chat.engine")
 picows_log = logging.getLogger("chat.engine.picows")
+picows_log.setLevel(logging.WARNING)  # picows logs every connection and every write pause at INFO
 
 TEXT, BINARY, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
 READ_BUFFER_BYTES = 2048  # picows grows it for larger frames; small keeps idle sockets cheap
@@ -98,6 +99,14 @@ class EngineListener(WSListener):
         conn.receive_probe_frame(transport, kind, data)
         if conn.ws is transport:
             self.probing = False  # upgraded: from now on the WebSocket is the session's transport
+
+    def pause_writing(self) -> None:
+        if self.conn is not None and not self.probing:
+            self.conn.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.conn is not None and not self.probing:
+            self.conn.resume_writing()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         conn = self.conn
@@ -183,9 +192,15 @@ def uvicorn_protocol(*servers: Server) -> type[asyncio.Protocol]:
             self._ws.connection_made(transport)
 
         def data_received(self, data: bytes) -> None:
-            buffer = self._ws.get_buffer(len(data))
-            memoryview(buffer)[: len(data)] = data
-            self._ws.buffer_updated(len(data))
+            """The upgrade request as uvicorn rebuilt it. get_buffer may give less room than
+            asked for (a request with large headers), so copy it in as many pieces as needed."""
+            rest = memoryview(data)
+            while rest:
+                room = memoryview(self._ws.get_buffer(len(rest))).cast("B")
+                size = min(len(room), len(rest))
+                room[:size] = rest[:size]
+                self._ws.buffer_updated(size)
+                rest = rest[size:]
             assert self._transport is not None
             self._transport.set_protocol(self._ws)
 

@@ -35,7 +35,8 @@ async def test_foreign_origins_are_refused_everywhere(server: ServerProcess, ori
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
         for headers in ({"Origin": origin}, spoof(server, origin)):
             polling = await http.get(EIO_PATH + "polling", headers=headers)
-            assert polling.status_code == 400, (origin, polling.text)
+            assert polling.status_code == 403, (origin, polling.text)  # Engine.IO's "Forbidden", code 4
+            assert polling.json() == {"code": 4, "message": "Forbidden"}
             api = await http.get("/v1/chats", headers={**headers, **bearer(server, "alice")})
             assert api.status_code == 403 and api.json()["error"]["code"] == "FORBIDDEN"
             assert "access-control-allow-origin" not in api.headers
