@@ -32,11 +32,14 @@ KEY_FRAMES = (
     "_require_member",
     "to_users",
     "emit",
-    "_send_eio_packet",
-    "_send_packet",
     "encode",
-    "_handle_eio_message",
-    "_handle_event_internal",
+    "encode_event",
+    "broadcast",
+    "write",
+    "on_ws_frame",
+    "receive_text_frame",
+    "feed_text",
+    "dispatch",
     "_dispatch",
     "take",
     "_websocket_handler",
@@ -48,9 +51,9 @@ KEY_FRAMES = (
     "data_received",
 )
 PACKAGES = (
+    ("chat_core/engine", "chat_core/engine (the Socket.IO engine)"),
     ("chat_core", "chat_core (our code)"),
-    ("socketio", "python-socketio"),
-    ("engineio", "python-engineio"),
+    ("picows", "picows"),
     ("uvicorn", "uvicorn"),
     ("websockets", "websockets (sansio)"),
     ("starlette", "starlette"),
@@ -72,8 +75,13 @@ def py_spy() -> str | None:
 
 
 def _package(file: str) -> str:
-    parts = file.replace("\\", "/").split("/")
+    path = file.replace("\\", "/")
+    parts = path.split("/")
     for key, label in PACKAGES:
+        if "/" in key:
+            if "/" + key + "/" in "/" + path:
+                return label
+            continue
         if key in parts or any(p.startswith(key + ".") or p == key + ".py" for p in parts):
             return label
     return "other: " + (parts[-1] if parts else file)

@@ -210,8 +210,16 @@ class Connection:
             self.ws = ws
             if frames:
                 self.write(frames)
-        elif event is Event.CLOSE:
-            self.close(self.session.close_reason, notify=False, already_closed=True)
+        elif event is Event.PROBE_FAILED:
+            self.reject_probe(ws)
+
+    def reject_probe(self, ws: WSTransport) -> None:
+        """The probing WebSocket broke the upgrade: it is closed, the session stays on polling."""
+        log.info("upgrade probe failed; staying on polling", extra={"eio_sid": self.sid})
+        if self.probe_ws is ws:
+            self.probe_ws = None
+            self.session.probe_failed()
+        _close_websocket(ws, WSCloseCode.PROTOCOL_ERROR)
 
     def probe_lost(self, ws: WSTransport) -> None:
         if self.probe_ws is ws:

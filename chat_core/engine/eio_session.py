@@ -33,6 +33,7 @@ class Event(enum.Enum):
     CLOSE = "close"  # the session ended (reason in Session.close_reason)
     SEND_PING = "send_ping"  # write a PING on the current transport
     UPGRADED = "upgraded"  # the WebSocket is now the transport: flush the polling buffer to it
+    PROBE_FAILED = "probe_failed"  # the probing WebSocket broke the upgrade: close it, stay on polling
 
 
 #: close reasons, as the Node reference names them
@@ -141,8 +142,8 @@ class Session:
             self.upgrade = Upgrade.DONE
             self.transport = WEBSOCKET
             return Event.UPGRADED, None
-        self.close(PARSE_ERROR)
-        return Event.CLOSE, None
+        self.upgrade = Upgrade.NONE  # as the reference: only the probe is dropped
+        return Event.PROBE_FAILED, None
 
     def probe_failed(self) -> None:
         """The probing WebSocket went away before "5": stay on polling."""

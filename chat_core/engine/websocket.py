@@ -82,7 +82,7 @@ class EngineListener(WSListener):
                 conn.receive_text_frame(text)
         elif kind is BINARY:
             if self.probing:
-                conn.fail("binary frame during the upgrade probe")
+                conn.reject_probe(transport)
             else:
                 conn.receive_message(frame.get_payload_as_bytes())
         elif kind is CLOSE:
@@ -93,8 +93,8 @@ class EngineListener(WSListener):
     def _probe_frame(self, conn: Connection, transport: WSTransport, text: str) -> None:
         try:
             kind, data = eio.decode_text(text)
-        except eio.PacketError as error:
-            conn.fail(str(error))
+        except eio.PacketError:
+            conn.reject_probe(transport)
             return
         conn.receive_probe_frame(transport, kind, data)
         if conn.ws is transport:

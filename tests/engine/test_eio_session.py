@@ -465,22 +465,26 @@ def test_probe_failed_without_a_probe_changes_nothing() -> None:
         (eio.CLOSE, ""),
     ],
 )
-def test_garbage_during_probe_closes(kind: str, data: str | bytes) -> None:
+def test_garbage_during_probe_drops_only_the_probe(kind: str, data: str | bytes) -> None:
+    """As the reference: a probing transport that sends anything but "2probe" or "5" is closed,
+    and the session carries on over polling (and may probe again)."""
     s = probing()
     event, reply = s.receive_probe(kind, data)
-    assert event is Event.CLOSE
+    assert event is Event.PROBE_FAILED
     assert reply is None
-    assert s.closed
-    assert s.close_reason == es.PARSE_ERROR
+    assert not s.closed
     assert s.transport == POLLING
+    assert s.upgrade is Upgrade.NONE
     assert s.receive_probe(eio.UPGRADE, "") == (None, None)
+    assert s.can_probe()
 
 
-def test_garbage_after_probe_answer_closes() -> None:
+def test_garbage_after_probe_answer_drops_only_the_probe() -> None:
     s = probing()
     s.receive_probe(eio.PING, "probe")
-    assert s.receive_probe(eio.MESSAGE, "early") == (Event.CLOSE, None)
-    assert s.closed
+    assert s.receive_probe(eio.MESSAGE, "early") == (Event.PROBE_FAILED, None)
+    assert not s.closed
+    assert s.transport == POLLING
 
 
 def test_polling_traffic_continues_during_the_probe() -> None:
