@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=0, help="override every scenario's rounds")
     parser.add_argument("--out", default="", help="result JSON (default bench/results/latest.json)")
     prof = sub.add_parser("profile", help="py-spy profile of our server under the direct-chat load")
-    prof.add_argument("--scenario", default="direct", choices=["direct", "group"])
+    prof.add_argument("--scenario", default="direct", choices=["direct", "group", "idle"])
     prof.add_argument("--seconds", type=float, default=12)
     prof.add_argument("--rate", type=float, default=0, help="group: messages/s (default: a fixed 400)")
     prof.add_argument("--out-dir", default=str(BENCH / "results"))

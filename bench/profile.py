@@ -171,6 +171,8 @@ def run_profile(args: argparse.Namespace) -> int:
     config = dict(scenario.config)
     if args.scenario == "direct":
         config.update({"warmupS": 2, "measureS": args.seconds + 2})
+    elif args.scenario == "idle":
+        pass  # the connect storm: profiled from its first second
     else:
         rate = args.rate or 400
         config["ramp"] = dict(
@@ -199,7 +201,7 @@ def run_profile(args: argparse.Namespace) -> int:
 
             loader = threading.Thread(target=load)
             loader.start()
-            time.sleep(4)  # connect, set up chats, warm up
+            time.sleep(1 if args.scenario == "idle" else 4)  # connect, set up chats, warm up
             cmd = pinned(
                 [
                     spy,

@@ -7,6 +7,7 @@ incoming Engine.IO message data back into packets, collecting a binary packet's 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -142,7 +143,7 @@ def parse(text: str) -> tuple[Packet, int]:
         try:
             data = orjson.loads(text[i:])
         except orjson.JSONDecodeError:
-            raise PacketError("payload is not JSON") from None
+            data = _loads_leniently(text[i:])
     if not _valid_payload(kind, data):
         raise PacketError("invalid payload for the packet type")
     if data is _ABSENT:
@@ -150,6 +151,32 @@ def parse(text: str) -> tuple[Packet, int]:
     if kind in (ACK, BINARY_ACK) and ack_id is None:
         raise PacketError("ack without an id")
     return Packet(kind, namespace, data, ack_id), attachments
+
+
+def _no_constants(name: str) -> Any:
+    raise PacketError(f"{name} is not JSON")
+
+
+def _loads_leniently(text: str) -> Any:
+    """What orjson refuses but JavaScript's JSON.parse takes: numbers beyond a double (they become
+    infinities, as in JavaScript) and escaped lone surrogates ("\\ud800", which a JavaScript
+    string may hold). Lone surrogates become U+FFFD, as a UTF-8 encoder would make them, so the
+    application never holds a string it cannot encode. NaN and Infinity stay refused."""
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise PacketError("payload is not JSON") from None
+    return _replace_lone_surrogates(data)
+
+
+def _replace_lone_surrogates(data: Any) -> Any:
+    if isinstance(data, str):
+        return data.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(data, list):
+        return [_replace_lone_surrogates(item) for item in data]
+    if isinstance(data, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in data.items()}
+    return data
 
 
 def _reconstruct(data: Any, buffers: list[bytes]) -> Any:

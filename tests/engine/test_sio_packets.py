@@ -386,9 +386,9 @@ def test_parse_deeply_nested_json_is_a_packet_error() -> None:
         parse("2[" * 5000 + '"a"' + "]" * 5000)
 
 
-def test_parse_lone_surrogate_is_a_packet_error() -> None:
-    with pytest.raises(PacketError):
-        parse('2["a\ud800"]')
+def test_parse_lone_surrogate_becomes_the_replacement_character() -> None:
+    # text off the wire is UTF-8 and cannot hold one unescaped; a caller's str can
+    assert parse('2["a\ud800"]')[0].data == ["a\ufffd"]
 
 
 # --- Decoder ------------------------------------------------------------------------------------------
@@ -655,3 +655,17 @@ def test_decoder_raises_only_packet_error(inputs: list[str | bytes]) -> None:
                 decoder.feed_text(item)
         except PacketError:
             return
+
+
+def test_json_that_javascript_accepts_and_orjson_refuses() -> None:
+    """A JavaScript client may send escaped lone surrogates and numbers beyond a double; the
+    packet is valid (JSON.parse takes it). Lone surrogates arrive as U+FFFD, huge numbers as inf."""
+    packet, _ = sio.parse('2["ping",{"t":"\\ud800x","k\\udc00":1e400}]')
+    assert packet.data == ["ping", {"t": "\ufffdx", "k\ufffd": float("inf")}]
+    assert sio.encode(sio.ACK, "/", packet.data[1:], 1)  # and it encodes again
+
+
+@pytest.mark.parametrize("text", ['2["ping",NaN]', '2["ping",Infinity]', '2["ping",-Infinity]'])
+def test_json_constants_javascript_refuses_are_refused(text: str) -> None:
+    with pytest.raises(sio.PacketError):
+        sio.parse(text)

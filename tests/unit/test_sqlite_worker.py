@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from chat_core.ids import ulid
 from chat_core.models import Chat
 from chat_core.stores.sqlite import SqliteStore
+from chat_core.stores.sqlite_worker import SqliteWorker
 
 
 async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
@@ -52,3 +55,37 @@ async def test_data_survives_reopening(tmp_path: Path) -> None:
         assert chat.last_message.content == "kept"
     finally:
         await reopened.close()
+
+
+async def test_a_job_that_fails_after_writing_is_undone_alone(tmp_path: Path) -> None:
+    """Batches run without savepoints first; a failing job makes the batch replay with one
+    savepoint per job, so its own writes are undone and its neighbours' are committed once."""
+    conn = sqlite3.connect(str(tmp_path / "w.db"), check_same_thread=False, isolation_level=None)
+    conn.execute("CREATE TABLE t (v TEXT)")
+    worker = SqliteWorker(conn)
+    runs: list[str] = []
+
+    def write(value: str) -> Callable[[sqlite3.Connection], str]:
+        def job(c: sqlite3.Connection) -> str:
+            runs.append(value)
+            c.execute("INSERT INTO t VALUES (?)", (value,))
+            return value
+
+        return job
+
+    def write_then_fail(c: sqlite3.Connection) -> str:
+        runs.append("bad")
+        c.execute("INSERT INTO t VALUES ('bad')")
+        raise ValueError("refused")
+
+    try:
+        outcomes = await asyncio.gather(
+            worker.call(write("a")), worker.call(write_then_fail), worker.call(write("b")), return_exceptions=True
+        )
+        assert outcomes[0] == "a" and outcomes[2] == "b"
+        assert isinstance(outcomes[1], ValueError)
+        rows = await worker.call(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY rowid")])
+        assert rows == ["a", "b"]
+        assert runs.count("a") in (1, 2) and runs.count("bad") >= 1  # replayed when they shared a batch
+    finally:
+        await worker.close()
