@@ -11,7 +11,8 @@ from picows import WSCloseCode, WSMsgType, WSTransport
 
 from . import eio_packets as eio
 from . import sio_packets as sio
-from .eio_packets import Binary, Frame
+from . import ws_frames
+from .eio_packets import Frame
 from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, Event, Session, Upgrade
 from .handshake import Handshake
 from .socket import CLIENT_NAMESPACE_DISCONNECT, Socket
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chat.engine")
 
-TEXT, BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+TEXT = WSMsgType.TEXT
 _NOOP = b"6"
 
 
@@ -32,6 +33,7 @@ class Connection:
         "decoder",
         "frames_while_paused",
         "handshake",
+        "out",
         "probe_ws",
         "server",
         "session",
@@ -50,6 +52,8 @@ class Connection:
         #: than we write, and frames written since then are counted against max_buffered_frames
         self.ws_paused = False
         self.frames_while_paused = 0
+        #: WebSocket frames written this turn of the event loop, flushed together at its end
+        self.out: list[bytes] = []
         self.probe_ws: WSTransport | None = None
         #: a polling GET waiting for frames
         self.waiter: asyncio.Future[None] | None = None
@@ -73,20 +77,15 @@ class Connection:
             self._connect_timer = loop.call_later(timeout_ms / 1000, self._connect_timed_out)
 
     # --- outbound --------------------------------------------------------------------------------
-    def write(self, frames: list[Frame]) -> None:
-        """Frames to the client: onto the WebSocket at once, or into the polling buffer."""
-        ws = self.ws
-        if ws is not None:
-            for frame in frames:
-                ws.send(BINARY if type(frame) is Binary else TEXT, frame)
-            if self.ws_paused:
-                self.frames_while_paused += len(frames)
-                options = self.server.options
-                if (
-                    self.frames_while_paused > options.max_buffered_frames
-                    or ws.underlying_transport.get_write_buffer_size() > options.max_buffered_bytes
-                ):
-                    self._drop_slow_consumer()
+    def write(self, frames: list[Frame], ws_framed: list[bytes] | None = None) -> None:
+        """Frames to the client: onto the WebSocket (coalesced, below), or into the polling
+        buffer. ws_framed: the same frames already framed for a WebSocket (a broadcast frames
+        once for all its recipients)."""
+        if self.ws is not None:
+            out = self.out
+            if not out:
+                self.server.flush_soon(self)
+            out.extend(ws_frames.frames(frames) if ws_framed is None else ws_framed)
             return
         session = self.session
         if session.closed:
@@ -96,6 +95,27 @@ class Connection:
             self._drop_slow_consumer()
             return
         self._wake_poll()
+
+    def flush(self) -> None:
+        """Writes what this turn of the event loop produced for the WebSocket in one write (one
+        system call instead of one per frame), then applies the slow-consumer bound."""
+        out = self.out
+        if not out:
+            return
+        self.out = []
+        ws = self.ws
+        if ws is None or ws.is_disconnected or ws.is_close_frame_sent:
+            return
+        transport = ws.underlying_transport
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.ws_paused:
+            self.frames_while_paused += len(out)
+            options = self.server.options
+            if (
+                self.frames_while_paused > options.max_buffered_frames
+                or transport.get_write_buffer_size() > options.max_buffered_bytes
+            ):
+                self._drop_slow_consumer()
 
     def _wake_poll(self) -> None:
         waiter = self.waiter
@@ -250,9 +270,10 @@ class Connection:
             self.end_socket(socket, reason)
         ws = self.ws
         if ws is not None:
+            if notify:
+                self.write([b"1"])
+            self.flush()
             self.ws = None
-            if notify and not ws.is_disconnected:
-                ws.send(TEXT, b"1")
             _close_websocket(ws, WSCloseCode.OK if notify or by_client else WSCloseCode.GOING_AWAY)
         if self.probe_ws is not None:
             _close_websocket(self.probe_ws, WSCloseCode.GOING_AWAY)
@@ -267,7 +288,7 @@ class Connection:
 
     def pending_frames(self) -> int:
         if self.ws is not None:
-            return int(self.ws.underlying_transport.get_write_buffer_size() > 0)
+            return len(self.out) + int(self.ws.underlying_transport.get_write_buffer_size() > 0)
         return len(self.session.buffer)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
+from . import ws_frames
 from .eio_packets import Frame
 
 if TYPE_CHECKING:
@@ -87,6 +88,10 @@ class Rooms:
     def broadcast(self, frames: list[Frame], rooms: Iterable[str] | None, skip: Collection[str] = ()) -> int:
         """Writes the frames to every recipient; returns how many got them."""
         recipients = self.recipients(rooms, skip)
-        for socket in recipients:
-            socket.conn.write(frames)
+        if len(recipients) > 1:
+            framed = ws_frames.frames(frames)
+            for socket in recipients:
+                socket.conn.write(frames, framed)
+        elif recipients:
+            recipients[0].conn.write(frames)
         return len(recipients)

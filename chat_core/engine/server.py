@@ -42,6 +42,7 @@ class Server:
         self.adapter: Adapter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._to_flush: list[Connection] = []
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -83,6 +84,18 @@ class Server:
         """For uvicorn.Config(ws=...): WebSocket upgrades on the same port, served by picows (for
         this server's path, or another server's on the same port)."""
         return uvicorn_protocol(self, *others)
+
+    def flush_soon(self, conn: Connection) -> None:
+        """conn has WebSocket frames to write: they go out together once this turn of the event
+        loop is done (uvloop writes at once on every write() otherwise: a system call per frame)."""
+        if not self._to_flush:
+            self.loop.call_soon(self._flush)
+        self._to_flush.append(conn)
+
+    def _flush(self) -> None:
+        pending, self._to_flush = self._to_flush, []
+        for conn in pending:
+            conn.flush()
 
     # --- requests -----------------------------------------------------------------------------------
     def check_query(self, request: Handshake, transport: str) -> None:
