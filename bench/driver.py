@@ -14,7 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from .plan import Scenario, users_needed
-from .servers import BENCH, SECRET, Server, make_redis, make_server, node_executable, pinned, scratch_dir
+from .servers import (
+    BENCH,
+    CEILING,
+    CEILING_SERVERS,
+    SECRET,
+    Server,
+    make_redis,
+    make_server,
+    node_executable,
+    pinned,
+    scratch_dir,
+)
 
 SERVER_CPU = 0
 GENERATOR_CPU = 1
@@ -75,6 +86,9 @@ class Driver:
         if scenario.needs_redis and make_redis(self.workdir, None) is None:
             self.say(f"{scenario.name}: skipped, redis-server is not installed")
             return [{"scenario": scenario.name, "skipped": "redis-server is not installed"}]
+        if any(kind in CEILING_SERVERS for kind in scenario.servers) and not CEILING.is_dir():
+            self.say(f"{scenario.name}: skipped, {CEILING} is not beside this checkout")
+            return [{"scenario": scenario.name, "skipped": "shared/ceiling is not beside this checkout"}]
         for round_no in range(scenario.rounds):
             k = round_no % len(scenario.servers)
             order = scenario.servers[k:] + scenario.servers[:k]

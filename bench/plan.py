@@ -20,7 +20,8 @@ class Scenario:
 
 
 ALL = ("ours", "pyref", "node")
-TRANSPORT_VARIANTS = ("pyref", "pyref-uvicorn-defaults", "pyref-sansio-deflate", "pyref-legacy-nodeflate")
+#: the transport comparison: ours beside the plain-Python ceiling on each route (bench/servers.py)
+TRANSPORT_VARIANTS = ("ours", "ceiling-picows", "ceiling-onep", "ceiling-asgi")
 
 
 def full_plan() -> list[Scenario]:

@@ -29,12 +29,19 @@ HOST = "127.0.0.1"
 KINDS = ("ours", "pyref", "node")
 LIMITED = ("SEND", "JOIN", "TYPING", "QUERY")
 PYREF_VARIANTS: dict[str, dict[str, str]] = {
-    # the reference as the main table runs it: the same uvicorn settings as `chat serve`
+    # python-socketio's server with uvicorn's fastest WebSocket settings measured here
     "pyref": {"REF_WS": "websockets-sansio", "REF_DEFLATE": "0"},
-    # uvicorn's defaults: ws="auto" (the websockets legacy protocol) and per-message deflate on
-    "pyref-uvicorn-defaults": {"REF_WS": "auto", "REF_DEFLATE": "1"},
-    "pyref-sansio-deflate": {"REF_WS": "websockets-sansio", "REF_DEFLATE": "1"},
-    "pyref-legacy-nodeflate": {"REF_WS": "websockets", "REF_DEFLATE": "0"},
+}
+#: the plain-Python measuring sticks of ../shared/ceiling (not a design: minimal protocol work,
+#: token taken as the user id), durable in SQLite with synchronous=NORMAL as they were measured
+#: (their one-commit-per-loop-tick batching turns FULL into a fsync-latency test); they answer
+#: "which transport underneath": picows alone, picows behind uvicorn on one port (the route
+#: `chat serve` takes), and a plain ASGI app under uvicorn
+CEILING = REPO.parent / "shared" / "ceiling"
+CEILING_SERVERS: dict[str, str] = {
+    "ceiling-picows": "server.py",
+    "ceiling-onep": "onep_server.py",
+    "ceiling-asgi": "asgi_server.py",
 }
 
 
@@ -185,6 +192,13 @@ def make_server(
     elif kind == "node":
         env["PING_INTERVAL_MS"] = str(int(ping_interval_s * 1000))
         cmd = [node_executable(), str(NODE_REF / "server.js")]
+    elif kind in CEILING_SERVERS:
+        if not (CEILING / CEILING_SERVERS[kind]).exists():
+            raise RuntimeError(f"{kind}: {CEILING} is not beside this checkout")
+        env.update({"DURABLE": "1", "SYNC": "NORMAL", "DB": str(workdir / f"{kind}.db"), "PYTHONPATH": str(CEILING)})
+        cmd = [sys.executable, str(CEILING / CEILING_SERVERS[kind])]
+        env.update(extra_env or {})
+        return Server(kind, pinned(cmd, cpu), env, port, workdir, health_path="")
     else:
         raise ValueError(f"unknown server kind {kind!r}")
     env.update(extra_env or {})

@@ -132,9 +132,9 @@ def _ratios(name: str, medians: dict[str, dict[str, Any]]) -> dict[str, float | 
         return {}
     out: dict[str, float | None] = {}
     servers = list(medians)
-    base = "pyref" if name == "transport" else None
+    base = "ceiling-onep" if name == "transport" else None
     pairs = (
-        [(s, "pyref") for s in servers if s != "pyref"]
+        [(s, base) for s in servers if s != base]
         if base
         else [
             (a, b)
