@@ -40,6 +40,7 @@ picows_log = logging.getLogger("chat.engine.picows")
 picows_log.setLevel(logging.WARNING)  # picows logs every connection and every write pause at INFO
 
 TEXT, BINARY, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
+CONTINUATION = WSMsgType.CONTINUATION
 READ_BUFFER_BYTES = 2048  # picows grows it for larger frames; small keeps idle sockets cheap
 HANDSHAKE_TIMEOUT_S = 10
 
@@ -47,13 +48,15 @@ HANDSHAKE_TIMEOUT_S = 10
 class EngineListener(WSListener):
     """One WebSocket: a session of its own, or the probe of a polling session's upgrade."""
 
-    __slots__ = ("conn", "probing", "request", "server")
+    __slots__ = ("conn", "fragments", "probing", "request", "server")
 
     def __init__(self, server: Server, request: Handshake, conn: Connection | None) -> None:
         self.server = server
         self.request = request
         self.conn = conn
         self.probing = conn is not None
+        #: a fragmented message being collected: its type, its parts, their size
+        self.fragments: tuple[Any, list[bytes], int] | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         if self.conn is None:
@@ -75,20 +78,71 @@ class EngineListener(WSListener):
             return
         kind = frame.msg_type
         if kind is TEXT:
-            text = frame.get_payload_as_utf8_text()
-            if self.probing:
-                self._probe_frame(conn, transport, text)
-            else:
-                conn.receive_text_frame(text)
+            if not frame.fin:
+                self._first_fragment(kind, frame.get_payload_as_bytes())
+                return
+            try:
+                text = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                conn.fail("text frame is not UTF-8")
+                return
+            self._text(conn, transport, text)
         elif kind is BINARY:
-            if self.probing:
-                conn.reject_probe(transport)
-            else:
-                conn.receive_message(frame.get_payload_as_bytes())
+            if not frame.fin:
+                self._first_fragment(kind, frame.get_payload_as_bytes())
+                return
+            self._binary(conn, transport, frame.get_payload_as_bytes())
+        elif kind is CONTINUATION:
+            self._next_fragment(conn, transport, frame.get_payload_as_bytes(), frame.fin)
         elif kind is CLOSE:
             code = frame.get_close_code()
             transport.send_close(WSCloseCode.OK if code is WSCloseCode.NO_INFO else code)
             transport.disconnect()
+
+    def _text(self, conn: Connection, transport: WSTransport, text: str) -> None:
+        if self.probing:
+            self._probe_frame(conn, transport, text)
+        else:
+            conn.receive_text_frame(text)
+
+    def _binary(self, conn: Connection, transport: WSTransport, data: bytes) -> None:
+        if self.probing:
+            conn.reject_probe(transport)
+        else:
+            conn.receive_message(data)
+
+    # --- fragmented messages (RFC 6455, 5.4): picows hands over each fragment ---------------------
+    def _first_fragment(self, kind: Any, data: bytes) -> None:
+        self.fragments = (kind, [data], len(data))
+
+    def _next_fragment(self, conn: Connection, transport: WSTransport, data: bytes, last: bool) -> None:
+        pending = self.fragments
+        if pending is None:
+            conn.fail("continuation frame without a first fragment")
+            return
+        kind, parts, size = pending
+        size += len(data)
+        if size > self.server.options.max_payload:
+            self.fragments = None
+            log.info("fragmented message over maxPayload; closing", extra={"eio_sid": conn.sid})
+            transport.send_close(WSCloseCode.MESSAGE_TOO_BIG)
+            transport.disconnect()
+            return
+        parts.append(data)
+        if not last:
+            self.fragments = (kind, parts, size)
+            return
+        self.fragments = None
+        message = b"".join(parts)
+        if kind is BINARY:
+            self._binary(conn, transport, message)
+            return
+        try:
+            text = message.decode()
+        except UnicodeDecodeError:
+            conn.fail("text message is not UTF-8")
+            return
+        self._text(conn, transport, text)
 
     def _probe_frame(self, conn: Connection, transport: WSTransport, text: str) -> None:
         try:

@@ -243,3 +243,49 @@ async def test_closing_the_client_websocket_ends_the_connection(harness: Harness
     finally:
         await keep.close()
     await wait_until(lambda: not server.connections, "the server to end the other connection")
+
+
+async def test_a_fragmented_message_is_reassembled(harness: Harness) -> None:
+    """RFC 6455 lets a client split a message into fragments; picows hands over each one."""
+    server, _ = build()
+    live = await harness.serve(server)
+    ws, _ = await open_session(live)
+    try:
+        await ws.send(["42", '["echo","frag', "mén", 'ted"]'])
+        answer = await recv_text(ws)
+        assert json.loads(answer[2:]) == ["echo", "fragménted"]
+        # a binary attachment in fragments, after its header
+        await ws.send('451-["echo",{"_placeholder":true,"num":0}]')
+        await ws.send([b"\x00\x01", b"\x02", b"\x03"])
+        assert await recv_text(ws) == '451-["echo",{"_placeholder":true,"num":0}]'
+        assert await asyncio.wait_for(ws.recv(), WAIT_S) == b"\x00\x01\x02\x03"
+        assert await echo(ws, "whole again") == "whole again"
+    finally:
+        await ws.close()
+
+
+async def test_fragments_over_max_payload_close_with_1009(harness: Harness) -> None:
+    server, namespace = build(EngineOptions(max_payload=10_000))
+    live = await harness.serve(server)
+    ws, sid = await open_session(live)
+    await ws.send(["42", '["echo","' + "x" * 6_000, "y" * 6_000 + '"]'])
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    await wait_until(lambda: not server.connections, "the server to drop the connection")
+    await wait_until(lambda: [s for s, _ in namespace.disconnects] == [sid], "on_disconnect")
+
+
+async def test_a_text_frame_that_is_not_utf8_ends_only_that_connection(harness: Harness) -> None:
+    server, namespace = build()
+    live = await harness.serve(server)
+    bystander, _ = await open_session(live)
+    ws, sid = await open_session(live)
+    try:
+        await ws.send(b'42["echo","\xff\xfe"]', text=True)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), WAIT_S)
+        await wait_until(lambda: [s for s, _ in namespace.disconnects] == [sid], "on_disconnect")
+        assert await echo(bystander, "unharmed") == "unharmed"
+    finally:
+        await bystander.close()
