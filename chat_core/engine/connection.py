@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from picows import WSCloseCode, WSMsgType, WSTransport
@@ -16,6 +17,7 @@ from .eio_packets import Frame
 from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, Event, Session, Upgrade
 from .handshake import Handshake
 from .socket import CLIENT_NAMESPACE_DISCONNECT, Socket
+from .timers import Deadline, TimerList
 
 if TYPE_CHECKING:
     from .server import Server
@@ -59,8 +61,9 @@ class Connection:
         self.waiter: asyncio.Future[None] | None = None
         self.decoder = sio.Decoder(server.options.max_attachments)
         self.sockets: dict[str, Socket] = {}
-        self._heartbeat: asyncio.TimerHandle | None = None
-        self._connect_timer: asyncio.TimerHandle | None = None
+        #: the heartbeat's next deadline: a ping to send, or (awaiting_pong) a pong to receive
+        self._heartbeat: Deadline | None = None
+        self._connect_timer: Deadline | None = None
 
     @property
     def sid(self) -> str:
@@ -70,11 +73,11 @@ class Connection:
     def closed(self) -> bool:
         return self.session.closed
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._arm_heartbeat(loop)
-        timeout_ms = self.server.options.connect_timeout_ms
-        if timeout_ms > 0:
-            self._connect_timer = loop.call_later(timeout_ms / 1000, self._connect_timed_out)
+    def start(self) -> None:
+        timers = self.server.timers
+        self._heartbeat = timers.pings.add(self._ping_due)
+        if timers.connects is not None:
+            self._connect_timer = timers.connects.add(self._connect_timed_out)
 
     # --- outbound --------------------------------------------------------------------------------
     def write(self, frames: list[Frame], ws_framed: list[bytes] | None = None) -> None:
@@ -131,12 +134,16 @@ class Connection:
 
     # --- inbound ----------------------------------------------------------------------------------
     def receive_packet(self, kind: str, data: str | bytes, now_ms: int) -> None:
-        event = self.session.receive(kind, data, now_ms)
+        session = self.session
+        awaiting_pong = session.awaiting_pong
+        event = session.receive(kind, data, now_ms)
         if event is Event.MESSAGE:
             self.receive_message(data)
         elif event is Event.CLOSE:
-            by_client = self.session.close_reason == CLIENT_CLOSE
-            self.close(self.session.close_reason, notify=False, by_client=by_client, already_closed=True)
+            by_client = session.close_reason == CLIENT_CLOSE
+            self.close(session.close_reason, notify=False, by_client=by_client, already_closed=True)
+        elif awaiting_pong and not session.awaiting_pong:  # the pong came: the next ping's turn
+            self._set_heartbeat(self.server.timers.pings, self._ping_due)
 
     def receive_text_frame(self, text: str) -> None:
         """A WebSocket text frame (the hot path: messages skip the session's bookkeeping)."""
@@ -187,21 +194,23 @@ class Connection:
             self.close("connect timeout", notify=False)
 
     # --- heartbeat ----------------------------------------------------------------------------------
-    def _arm_heartbeat(self, loop: asyncio.AbstractEventLoop) -> None:
-        deadline = self.session.next_deadline()
-        if deadline is not None:
-            self._heartbeat = loop.call_at(deadline / 1000, self._on_heartbeat)
+    def _set_heartbeat(self, timers: TimerList, callback: Callable[[], None]) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        self._heartbeat = timers.add(callback)
 
-    def _on_heartbeat(self) -> None:
-        loop = self.server.loop
-        event = self.session.tick(int(loop.time() * 1000) + 1)  # call_at may fire a hair early
-        if event is Event.SEND_PING:
+    def _ping_due(self) -> None:
+        self._heartbeat = None
+        if self.session.tick(self.server.now_ms() + 1) is Event.SEND_PING:  # +1: call_at may fire early
             self.write([b"2"])
-        elif event is Event.CLOSE:
+            self._heartbeat = self.server.timers.pongs.add(self._pong_due)
+        elif not self.closed:  # not due yet (clock rounding; the lists fire on time): look again soon
+            self.server.loop.call_later(0.001, self._ping_due)
+
+    def _pong_due(self) -> None:
+        self._heartbeat = None
+        if self.session.tick(self.server.now_ms() + 1) is Event.CLOSE:
             self.close(self.session.close_reason, notify=False, already_closed=True)
-            return
-        if not self.closed:
-            self._arm_heartbeat(loop)
 
     # --- transports -----------------------------------------------------------------------------------
     def attach_websocket(self, ws: WSTransport) -> None:
@@ -262,9 +271,9 @@ class Connection:
         if not already_closed and not self.session.close(reason):
             return
         self.server.forget(self)
-        for timer in (self._heartbeat, self._connect_timer):
-            if timer is not None:
-                timer.cancel()
+        for deadline in (self._heartbeat, self._connect_timer):
+            if deadline is not None:
+                deadline.cancel()
         self._heartbeat = self._connect_timer = None
         for socket in list(self.sockets.values()):
             self.end_socket(socket, reason)

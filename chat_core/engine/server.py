@@ -21,6 +21,7 @@ from .handshake import Handshake
 from .namespace import ConnectRefused, Namespace
 from .options import EngineOptions
 from .socket import Socket
+from .timers import TimerList
 from .websocket import uvicorn_protocol
 
 log = logging.getLogger("chat.engine")
@@ -34,6 +35,18 @@ class Adapter(Protocol):
         ...
 
 
+class ServerTimers:
+    """The heartbeat and connect deadlines of every connection, one list per duration."""
+
+    __slots__ = ("connects", "pings", "pongs")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, options: EngineOptions) -> None:
+        self.pings = TimerList(loop, options.ping_interval_ms / 1000)
+        self.pongs = TimerList(loop, options.ping_timeout_ms / 1000)
+        timeout_ms = options.connect_timeout_ms
+        self.connects = TimerList(loop, timeout_ms / 1000) if timeout_ms > 0 else None
+
+
 class Server:
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
@@ -43,6 +56,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._to_flush: list[Connection] = []
+        self._timers: ServerTimers | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -52,6 +66,12 @@ class Server:
 
     def now_ms(self) -> int:
         return int(self.loop.time() * 1000)
+
+    @property
+    def timers(self) -> ServerTimers:
+        if self._timers is None:
+            self._timers = ServerTimers(self.loop, self.options)
+        return self._timers
 
     def register(self, namespace: Namespace) -> Namespace:
         namespace.server = self
@@ -129,7 +149,7 @@ class Server:
         )
         conn = Connection(self, session, request)
         self.connections[sid] = conn
-        conn.start(self.loop)
+        conn.start()
         return conn
 
     def forget(self, conn: Connection) -> None:
