@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("chat.engine")
 picows_log = logging.getLogger("chat.engine.picows")
 picows_log.setLevel(logging.WARNING)  # picows logs every connection and every write pause at INFO
+#: picows gives every connection a child of a `Logger` it is handed (an object per connection,
+#: never freed from the parent's view); an adapter is used as it is
+PICOWS_LOGGER = logging.LoggerAdapter(picows_log)
 
 TEXT, BINARY, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
 CONTINUATION = WSMsgType.CONTINUATION
@@ -227,7 +230,7 @@ def uvicorn_protocol(*servers: Server) -> type[asyncio.Protocol]:
                 None,  # ws_path
                 False,  # is_client_side
                 factory,
-                picows_log,
+                PICOWS_LOGGER,
                 True,  # disconnect_on_exception
                 HANDSHAKE_TIMEOUT_S,
                 False,  # enable_auto_ping: Engine.IO has its own heartbeat
