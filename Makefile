@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 3001
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench
+.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench cost
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ typecheck:
 
 clean:
 	rm -rf $(VENV) chat_core/web_dist web/node_modules tests/js/node_modules
+
+# DynamoDB requests and units per store operation (moto), written to docs/cost-measured.json.
+cost: install-dev
+	CHAT_COST_OUTPUT=docs/cost-measured.json $(BIN)/pytest -q tests/dynamodb/test_request_costs.py
 
 # Load generator against our server and two reference servers; writes bench/results/latest.json.
 bench: install-dev

@@ -321,6 +321,8 @@ async def test_oversized_frame_does_not_hurt_the_server(server: ServerProcess, c
             "send_message", {"chatId": chat_id, "content": "x" * 200_000, "clientMessageId": "big"}
         )
     # the server drops that connection (frame over CHAT_MAX_FRAME_BYTES); others are unaffected
+    await a.wait_for("__disconnect", timeout=10)
+    assert not a.sio.connected
     other = await clients(unique("after"), ["websocket"])
     await round_trip(other)
     ok, _, _ = await pair(clients, ["polling"])

@@ -238,6 +238,11 @@ async def test_jwks_rs256_es256_and_the_key_confusion_attack(
 
 
 async def test_refused_connects_leave_the_server_serving(server: ServerProcess) -> None:
+    """A burst of refused connects (every kind of bad token, concurrently) is answered
+    UNAUTHORIZED each time, and the server then serves a good client as before."""
+    bad = list(bad_hs256_tokens(unique("r")).values())
+    errors = await asyncio.gather(*(refused(server, bad[i % len(bad)], f"burst {i}") for i in range(40)))
+    assert [e["data"]["code"] for e in errors] == ["UNAUTHORIZED"] * 40
     await fresh_round_trip_aud(server)
 
 
