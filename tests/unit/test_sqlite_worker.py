@@ -89,3 +89,28 @@ async def test_a_job_that_fails_after_writing_is_undone_alone(tmp_path: Path) ->
         assert runs.count("a") in (1, 2) and runs.count("bad") >= 1  # replayed when they shared a batch
     finally:
         await worker.close()
+
+
+async def test_a_retry_in_the_same_batch_returns_the_stored_message_and_takes_no_seq(tmp_path: Path) -> None:
+    """A retried clientMessageId committed in the same group commit as the original answers with
+    the stored message and takes no seq."""
+    store = await SqliteStore.open(str(tmp_path / "c.db"))
+    try:
+        await store.create_chat(Chat("g_1", "group", None, ("a", "b"), 1, 0, 1, None, {"a": 0, "b": 0}))
+        first, retry, other = await asyncio.gather(
+            store.append_message("g_1", "a", "hello", "same", ulid(), 2),
+            store.append_message("g_1", "a", "hello again?", "same", ulid(), 3),
+            store.append_message("g_1", "b", "hi", "b1", ulid(), 4),
+        )
+        assert first.created and not retry.created
+        assert retry.message == first.message
+        assert other.created and {first.message.seq, other.message.seq} == {1, 2}
+        later = await store.append_message("g_1", "a", "next", "n1", ulid(), 5)
+        assert later.message.seq == 3  # no seq was lost to the retry
+        chat = await store.get_chat("g_1")
+        assert chat is not None and chat.last_seq == 3
+        # and a retry in a later batch
+        again = await store.append_message("g_1", "a", "hello", "same", ulid(), 6)
+        assert not again.created and again.message == first.message
+    finally:
+        await store.close()
