@@ -32,6 +32,7 @@ class Connection:
     __slots__ = (
         "_connect_timer",
         "_heartbeat",
+        "connecting",
         "decoder",
         "frames_while_paused",
         "handshake",
@@ -61,6 +62,9 @@ class Connection:
         self.waiter: asyncio.Future[None] | None = None
         self.decoder = sio.Decoder(server.options.max_attachments)
         self.sockets: dict[str, Socket] = {}
+        #: namespaces whose CONNECT is being decided (on_connect running): a second CONNECT to
+        #: one of them is ignored, or on_connect would run twice for one socket's place
+        self.connecting: set[str] | None = None
         #: the heartbeat's next deadline: a ping to send, or (awaiting_pong) a pong to receive
         self._heartbeat: Deadline | None = None
         self._connect_timer: Deadline | None = None

@@ -196,8 +196,11 @@ class Server:
         if namespace is None:
             conn.write(sio.encode(sio.CONNECT_ERROR, name, {"message": "Invalid namespace"}))
             return
-        if name in conn.sockets:
-            return
+        if name in conn.sockets or (conn.connecting is not None and name in conn.connecting):
+            return  # already connected, or being connected: a repeated CONNECT changes nothing
+        if conn.connecting is None:
+            conn.connecting = set()
+        conn.connecting.add(name)
         socket = Socket(namespace, conn)
         self.run(self._accept(conn, namespace, socket, auth))
 
@@ -211,10 +214,11 @@ class Server:
             log.exception("connect handler failed", extra={"namespace": namespace.name})
             conn.write(sio.encode(sio.CONNECT_ERROR, namespace.name, {"message": "Internal server error"}))
             return
+        finally:
+            if conn.connecting is not None:
+                conn.connecting.discard(namespace.name)
         if conn.closed:  # the client went away while on_connect ran: let the application undo it
             self.run(namespace.on_disconnect(socket, conn.session.close_reason))
-            return
-        if namespace.name in conn.sockets:
             return
         conn.add_socket(socket)
         conn.write(sio.encode(sio.CONNECT, namespace.name, {"sid": socket.sid}))

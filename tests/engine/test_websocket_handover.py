@@ -289,3 +289,39 @@ async def test_a_text_frame_that_is_not_utf8_ends_only_that_connection(harness: 
         assert await echo(bystander, "unharmed") == "unharmed"
     finally:
         await bystander.close()
+
+
+class SlowConnectNamespace(EchoNamespace):
+    """on_connect waits until the test lets it go, and counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def on_connect(self, socket: Socket, auth: Any) -> None:
+        self.calls += 1
+        await self.release.wait()
+
+
+async def test_a_repeated_connect_while_the_first_is_decided_changes_nothing(harness: Harness) -> None:
+    """A second CONNECT to a namespace whose on_connect is still running is ignored: on_connect runs
+    once, one CONNECT answer comes back (an application that counts connections stays right)."""
+    server = Server()
+    namespace = SlowConnectNamespace()
+    server.register(namespace)
+    live = await harness.serve(server)
+    ws = await open_ws(live)
+    try:
+        assert (await recv_text(ws)).startswith("0{")
+        await ws.send("40")
+        await ws.send("40")
+        await wait_until(lambda: namespace.calls >= 1, "on_connect")
+        namespace.release.set()
+        answer = await recv_text(ws)
+        assert answer.startswith("40{"), answer
+        assert await echo(ws, "once") == "once"  # the next frame is the echo: no second CONNECT answer
+        assert namespace.calls == 1
+        assert len(namespace.sockets) == 1
+    finally:
+        await ws.close()
