@@ -1,9 +1,8 @@
 """One thread that owns the SQLite connection and commits queued jobs in groups.
 
-Concurrent callers' jobs are run back to back inside one transaction and committed with one
-fsync; every caller's future resolves only after that commit. A batch first runs without
-savepoints; if a job raises, the batch is rolled back and replayed with each job in its own
-savepoint, so one failing job does not undo the others. The event loop never blocks on SQLite.
+Concurrent callers' jobs are run back to back inside one transaction (each in its own savepoint,
+so one failing job does not undo the others) and committed with one fsync; every caller's future
+resolves only after that commit. The event loop never blocks on SQLite.
 """
 
 from __future__ import annotations
@@ -84,14 +83,24 @@ class SqliteWorker:
         self._conn.close()
 
     def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        conn = self._conn
         if not self._writer:
             self._read_batch(batch)
             return
-        conn = self._conn
         try:
-            outcomes = self._write_batch_optimistic(batch)
-            if outcomes is None:  # a job failed: replay the batch with a savepoint per job
-                outcomes = self._write_batch_isolated(batch)
+            conn.execute("BEGIN IMMEDIATE")
+            for job, future in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = job(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, False, _as_chat_error(exc)))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, True, result))
             conn.execute("COMMIT")
             self.batches_committed += 1
             self.jobs_committed += len(batch)
@@ -103,42 +112,6 @@ class SqliteWorker:
             failure = Unavailable("storage error, retry")
             outcomes = [(future, False, failure) for _, future in batch]
         self._resolve(outcomes)
-
-    def _write_batch_optimistic(
-        self, batch: list[tuple[Job, asyncio.Future[Any]]]
-    ) -> list[tuple[asyncio.Future[Any], bool, Any]] | None:
-        """Every job in one transaction without savepoints (two statements a job fewer). When one
-        raises, the transaction is rolled back and None returned: jobs are closures over the
-        connection only, so running them again from the same state is safe."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        for job, future in batch:
-            try:
-                outcomes.append((future, True, job(conn)))
-            except Exception:
-                conn.execute("ROLLBACK")
-                return None
-        return outcomes
-
-    def _write_batch_isolated(
-        self, batch: list[tuple[Job, asyncio.Future[Any]]]
-    ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        for job, future in batch:
-            conn.execute("SAVEPOINT job")
-            try:
-                result = job(conn)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append((future, False, _as_chat_error(exc)))
-            else:
-                conn.execute("RELEASE job")
-                outcomes.append((future, True, result))
-        return outcomes
 
     def _read_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
