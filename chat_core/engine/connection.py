@@ -14,7 +14,7 @@ from . import eio_packets as eio
 from . import sio_packets as sio
 from . import ws_frames
 from .eio_packets import Frame
-from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, Event, Session, Upgrade
+from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, Event, Session
 from .handshake import Handshake
 from .socket import CLIENT_NAMESPACE_DISCONNECT, Socket
 from .timers import Deadline, TimerList
@@ -262,10 +262,6 @@ class Connection:
     def websocket_lost(self, ws: WSTransport) -> None:
         if self.ws is ws:
             self.close(CLIENT_CLOSE, notify=False, by_client=True)
-
-    @property
-    def upgraded(self) -> bool:
-        return self.session.upgrade is Upgrade.DONE
 
     # --- closing ---------------------------------------------------------------------------------------
     def close(self, reason: str, *, notify: bool = True, by_client: bool = False, already_closed: bool = False) -> None:

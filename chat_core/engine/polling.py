@@ -10,7 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import eio_packets as eio
 from .eio_session import POLLING, TRANSPORT_ERROR
-from .errors import BAD_HANDSHAKE_METHOD, BAD_REQUEST, UNKNOWN_SID, RequestError
+from .errors import BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, UNKNOWN_SID, RequestError
 from .handshake import Handshake, parse_query
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ async def handle(server: Server, scope: Scope, receive: Receive, send: Send) -> 
     cors = server.cors_headers(request)
     try:
         if cors is None:
-            raise RequestError(4, 403)
+            raise RequestError(FORBIDDEN, 403)
         if method == "OPTIONS":
             await respond(send, 204, b"", [*cors, *preflight_headers(request)])
             return

@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 
 from . import sio_packets as sio
 from .eio_packets import Binary, Frame
+from .rooms import as_rooms
 
 if TYPE_CHECKING:
     from .server import Server
@@ -66,7 +67,7 @@ class RedisPublisher:
         skip: Collection[str] = (),
         namespace: str = "/",
     ) -> None:
-        rooms = [to] if isinstance(to, str) else to
+        rooms = as_rooms(to)
         if rooms is not None and not rooms:
             return
         frames = sio.encode_event(namespace, event, (data,))

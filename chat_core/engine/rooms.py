@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from .socket import Socket
 
 
+def as_rooms(to: str | Iterable[str] | None) -> list[str] | None:
+    """An emit's `to` as a list of rooms (a room, a socket sid, or several), or None for everyone.
+    An empty list stays empty: nobody, not everybody."""
+    if to is None:
+        return None
+    return [to] if isinstance(to, str) else list(to)
+
+
 class Rooms:
     __slots__ = ("by_room", "by_sid")
 

@@ -20,6 +20,7 @@ from .errors import UNKNOWN_TRANSPORT, UNSUPPORTED_PROTOCOL_VERSION, RequestErro
 from .handshake import Handshake
 from .namespace import ConnectRefused, Namespace
 from .options import EngineOptions
+from .rooms import as_rooms
 from .socket import Socket
 from .timers import TimerList
 from .websocket import uvicorn_protocol
@@ -248,7 +249,7 @@ class Server:
     ) -> None:
         """To every socket of the namespace in any of the rooms (`to`, a room or a socket sid),
         on this node and, through the adapter, on the others. Encoded once."""
-        rooms = [to] if isinstance(to, str) else (None if to is None else list(to))
+        rooms = as_rooms(to)
         if rooms is not None and not rooms:
             return
         frames = sio.encode_event(namespace, event, args)
@@ -258,7 +259,7 @@ class Server:
 
     def emit_local(self, event: str, *args: Any, to: str | Iterable[str] | None = None, namespace: str = "/") -> int:
         """To this node's sockets only; returns how many got it."""
-        rooms = [to] if isinstance(to, str) else (None if to is None else list(to))
+        rooms = as_rooms(to)
         return self.deliver(namespace, sio.encode_event(namespace, event, args), rooms, ())
 
     def deliver(self, namespace: str, frames: list[Frame], rooms: list[str] | None, skip: Collection[str]) -> int:

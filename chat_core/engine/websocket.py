@@ -28,7 +28,7 @@ from picows.picows import WSAutoPingStrategy, WSProtocol  # type: ignore[attr-de
 
 from . import eio_packets as eio
 from .eio_session import WEBSOCKET
-from .errors import UNKNOWN_SID, RequestError
+from .errors import FORBIDDEN, UNKNOWN_SID, RequestError
 from .handshake import Handshake, parse_query
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def listener_factory(server: Server) -> Any:
         handshake = Handshake(headers=headers, query=parse_query(raw_query), secure=False)
         try:
             if server.cors_headers(handshake) is None:
-                raise RequestError(4, 403)
+                raise RequestError(FORBIDDEN, 403)
             server.check_query(handshake, WEBSOCKET)
             sid = handshake.query.get("sid")
             conn = None
