@@ -281,5 +281,7 @@ class Server:
         return sum(conn.pending_frames() for conn in self.connections.values())
 
     async def wait_tasks(self) -> None:
+        """Until the hooks' tasks running now have finished. Cancelling this wait (a timeout
+        around it) leaves those tasks running."""
         if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await asyncio.wait(list(self._tasks))

@@ -155,11 +155,14 @@ class ChatNode:
         await self._flush_outgoing(min(deadline, time.monotonic() + DRAIN_FLUSH_S))
         # transports closed without an Engine.IO CLOSE: every client reconnects (to another node)
         self.engine.close_all(notify=False)
-        # disconnect handlers scheduled offline checks after the grace period; wait for them so
-        # users who did not come back elsewhere are announced offline before we exit
-        remaining = max(0.0, deadline - time.monotonic()) + settings.presence_grace_s
+        # the sockets' disconnect hooks run as the engine's tasks and schedule offline checks after
+        # the grace period: wait for the hooks first (else there is no check to wait for yet),
+        # then for the checks, so users who did not come back elsewhere are announced offline
+        until = max(deadline, time.monotonic()) + settings.presence_grace_s
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.service.wait_offline_checks(), timeout=remaining)
+            await asyncio.wait_for(self.engine.wait_tasks(), timeout=max(0.0, until - time.monotonic()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.service.wait_offline_checks(), timeout=max(0.0, until - time.monotonic()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.service.wait_background(), timeout=2)
         log.info("drained", extra={"seconds": round(time.monotonic() - started, 3)})
