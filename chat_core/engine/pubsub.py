@@ -2,7 +2,8 @@
 
 `RedisAdapter` is a server's adapter: `Server.emit` delivers to its own sockets, then hands the
 already-encoded frames here; one writer task publishes them in call order (pipelined), and one
-listener task delivers what other nodes published to this node's sockets. `RedisPublisher` is the
+listener task delivers what other nodes published to this node's sockets. `Server.server_emit`
+events (for the other nodes' servers, not their sockets) travel in the same ordered stream. `RedisPublisher` is the
 write-only side for processes that hold no sockets (Lambda, a CLI).
 
 Pub/sub keeps nothing for a subscriber that was away. So when this node's subscription comes back
@@ -46,6 +47,10 @@ def encode_broadcast(
     return orjson.dumps({"node": node_id, "nsp": namespace, "rooms": rooms, "skip": list(skip), "frames": wire})
 
 
+def encode_server_event(node_id: str, event: str, data: Any) -> bytes:
+    return orjson.dumps({"node": node_id, "server": event, "data": data})
+
+
 def decode_frames(wire: list[str]) -> list[Frame]:
     return [Binary(base64.b64decode(w[1:])) if w[0] == "b" else w[1:].encode() for w in wire]
 
@@ -73,6 +78,10 @@ class RedisPublisher:
         frames = sio.encode_event(namespace, event, (data,))
         await self.redis.publish(self.channel, encode_broadcast(self.node_id, namespace, frames, rooms, skip))
 
+    async def server_emit(self, event: str, data: Any) -> None:
+        """To every node's server (Server.server_event_handlers), as Server.server_emit does."""
+        await self.redis.publish(self.channel, encode_server_event(self.node_id, event, data))
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -86,12 +95,16 @@ class RedisAdapter:
         channel: str = DEFAULT_CHANNEL,
         node_id: str | None = None,
         on_reconnect: Callable[[], None] | None = None,
+        on_resync: Callable[[str], None] | None = None,
     ) -> None:
+        """on_reconnect: the subscription came back after a loss. on_resync: this node's sockets
+        are told to resync (the application drops state that events may have missed)."""
         self.server = server
         self.redis = aioredis.Redis.from_url(url)
         self.channel = channel
         self.node_id = node_id or "node-" + secrets.token_hex(6)
         self._on_reconnect = on_reconnect
+        self._on_resync = on_resync
         self._queue: list[bytes] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -116,7 +129,13 @@ class RedisAdapter:
 
     # --- publishing ---------------------------------------------------------------------------
     def publish(self, namespace: str, frames: list[Frame], rooms: list[str] | None, skip: Collection[str]) -> None:
-        self._queue.append(encode_broadcast(self.node_id, namespace, frames, rooms, skip))
+        self._enqueue(encode_broadcast(self.node_id, namespace, frames, rooms, skip))
+
+    def publish_server_event(self, event: str, data: Any) -> None:
+        self._enqueue(encode_server_event(self.node_id, event, data))
+
+    def _enqueue(self, message: bytes) -> None:
+        self._queue.append(message)
         self._idle.clear()
         self._wake.set()
 
@@ -157,6 +176,8 @@ class RedisAdapter:
 
     def _resync_local(self, reason: str) -> None:
         log.warning("asking local sockets to resync", extra={"reason": reason})
+        if self._on_resync is not None:
+            self._on_resync(reason)
         self.server.emit_local(RESYNC_EVENT, {"reason": reason})
 
     # --- listening -----------------------------------------------------------------------------
@@ -196,7 +217,11 @@ class RedisAdapter:
                 return
             reason = message.get("resync")
             if reason is not None:
-                self.server.emit_local(RESYNC_EVENT, {"reason": str(reason)})
+                self._resync_local(str(reason))
+                return
+            server_event = message.get("server")
+            if server_event is not None:
+                self.server.receive_server_event(str(server_event), message.get("data"))
                 return
             self.server.deliver(
                 message["nsp"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,6 +35,11 @@ class Adapter(Protocol):
         """Queue a broadcast for the other nodes; never blocks, keeps the order of calls."""
         ...
 
+    def publish_server_event(self, event: str, data: Any) -> None:
+        """Queue an event for the other nodes' servers (not their sockets), in the same order
+        as broadcasts."""
+        ...
+
 
 class ServerTimers:
     """The heartbeat and connect deadlines of every connection, one list per duration."""
@@ -58,6 +63,9 @@ class Server:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._to_flush: list[Connection] = []
         self._timers: ServerTimers | None = None
+        self.server_event_handlers: dict[str, Callable[[Any], None]] = {}
+        """Handlers of events that other nodes' servers sent with server_emit (as Socket.IO's
+        serverSideEmit): called with the event's JSON data, on this node's loop."""
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -268,6 +276,19 @@ class Server:
         if target is None:
             return 0
         return target.rooms.broadcast(frames, rooms, skip)
+
+    def server_emit(self, event: str, data: Any) -> None:
+        """To the other nodes' servers (their `server_event_handlers`), not to any socket; data
+        must be JSON. Nothing happens here: the caller handles its own node."""
+        if self.adapter is not None:
+            self.adapter.publish_server_event(event, data)
+
+    def receive_server_event(self, event: str, data: Any) -> None:
+        handler = self.server_event_handlers.get(event)
+        if handler is None:
+            log.warning("server event without a handler dropped", extra={"event": event[:64]})
+            return
+        handler(data)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def close_all(self, reason: str = SERVER_CLOSE, *, notify: bool = True) -> None:

@@ -192,6 +192,32 @@ async def test_own_publishes_are_not_delivered_twice_locally(harness: Harness, c
         assert [args[0] for args in client.got("from-b")] == list(range(20))
 
 
+async def test_server_events_reach_the_other_nodes_servers_in_order_with_broadcasts(
+    harness: Harness, cluster: Cluster
+) -> None:
+    """server_emit reaches every other node's handler (not its own, not any socket), in the same
+    ordered stream as broadcasts; a publisher's reaches every node."""
+    seen: dict[str, list[Any]] = {"a": [], "b": []}
+    for node in (cluster.a, cluster.b):
+        node.server.server_event_handlers["note"] = seen[node.name].append
+    b1 = await cluster.b.client(harness)
+    for i in range(10):
+        cluster.a.server.server_emit("note", {"i": i})
+        cluster.a.server.emit("after", i)
+    cluster.a.server.server_emit("unhandled", {"dropped": True})
+    await asyncio.wait_for(cluster.a.adapter.flush(), WAIT_S)  # the publisher's comes after
+    publisher = RedisPublisher(REDIS_URL, channel=cluster.channel)
+    try:
+        await publisher.server_emit("note", {"from": "publisher"})
+    finally:
+        await publisher.close()
+    await cluster.settle(b1)
+    assert seen["b"] == [{"i": i} for i in range(10)] + [{"from": "publisher"}]
+    assert seen["a"] == [{"from": "publisher"}]
+    assert [args[0] for args in b1.got("after")] == list(range(10))
+    assert b1.got("note") == []
+
+
 async def pubsub_client_ids(redis: aioredis.Redis, name: str) -> list[str]:
     return [str(entry["id"]) for entry in await redis.client_list(_type="pubsub") if entry.get("name") == name]
 
