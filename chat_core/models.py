@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ChatType = Literal["direct", "group"]
 
@@ -26,6 +26,10 @@ class Chat:
 
     Membership is fixed when the chat is created (protocol v1 has no add/remove member),
     which is what lets nodes cache it without invalidation.
+
+    `last_seq` is the highest seq handed out: every stored message has a seq at or below it, and
+    seqs may have gaps (a seq whose write failed or was abandoned), so it is not a message count.
+    `read_seqs` are the marks members set (mark_read); sending does not move them.
     """
 
     id: str
@@ -38,19 +42,12 @@ class Chat:
     last_message: Message | None
     read_seqs: Mapping[str, int] = field(default_factory=dict)
 
-    def unread_for(self, user_id: str) -> int:
-        """Messages above the user's read mark (a sender's own send advances the mark)."""
-        return max(0, self.last_seq - self.read_seqs.get(user_id, 0))
-
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     message: Message
     created: bool
     """False when (chat, sender, clientMessageId) was already stored: `message` is the first one."""
-    sender_unread_before: int | None = None
-    """The sender's unread count in the chat just before this message, when the store knows it
-    (None: unknown). Lets the service skip an unread_count event that would change nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +57,31 @@ class MessagePage:
 
 
 @dataclass(frozen=True, slots=True)
-class UnreadCounts:
-    chat_unread: int
-    total_unread: int
+class UnreadEntry:
+    """One user's unread messages in one chat, as the store counted them.
+
+    `count`: stored messages by others with seq above `read_seq`, among seqs up to `counted_to`.
+    `missing`: seqs in (read_seq, counted_to] that had no stored message when counted (a write
+    in flight, or a gap for ever); a message that later arrives with one of them is not counted
+    yet. Messages above `counted_to` are not counted yet.
+    """
+
+    read_seq: int
+    count: int
+    counted_to: int
+    missing: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class MemberNotice:
+    """An event for every connection of a chat's members that also moves unread counts
+    (new_message, messages_read). Every node handles it: it delivers `event` to its own sockets
+    of the members and updates the unread counts it holds for them."""
+
+    event: str
+    data: Mapping[str, Any]
+    members: tuple[str, ...]
+    skip_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

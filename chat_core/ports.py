@@ -6,10 +6,10 @@ or its retries ran out; it must then have written nothing half-way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from .models import AppendResult, Chat, ChatPage, ConnectionRef, MessagePage, Presence, UnreadCounts
+from .models import AppendResult, Chat, ChatPage, ConnectionRef, MemberNotice, MessagePage, Presence, UnreadEntry
 
 
 class Store(Protocol):
@@ -43,15 +43,18 @@ class Store(Protocol):
         client_message_id: str,
         message_id: str,
         now_ms: int,
+        on_seq: Callable[[int], None] | None = None,
     ) -> AppendResult:
-        """Durably store a message under the next seq of the chat, exactly once.
+        """Durably store a message under a new seq of the chat, exactly once.
 
         Idempotent on (chat_id, sender_id, client_message_id): a repeat, even a concurrent one,
         stores nothing and returns the first message with created=False. On a new message the
-        chat's last_seq, last message and last activity move to it and the sender's read mark
-        advances to its seq. Seqs are strictly increasing per chat and never reused. Returns only
-        once the write is durable. The caller has checked that the chat exists and the sender is
-        a member.
+        chat's last_seq, last message and last activity move to it (read marks do not). Seqs are
+        strictly increasing per chat in the order they are handed out and never reused; a seq
+        whose write failed may stay a gap. `on_seq` is called on the event loop with the seq as
+        soon as it is handed out, before the message is durable (a store that hands out and
+        stores in one step may call it at the end, or not at all). Returns only once the write
+        is durable. The caller has checked that the chat exists and the sender is a member.
         """
         ...
 
@@ -70,8 +73,9 @@ class Store(Protocol):
         """Raise the user's read mark to up_to_seq (never lower it); return the mark now stored."""
         ...
 
-    async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
-        """For each user: unread in this chat and across all of the user's chats."""
+    async def unread_entries(self, user_id: str, chat_ids: Sequence[str] | None = None) -> dict[str, UnreadEntry]:
+        """The user's unread messages (by others, above the read mark) per chat: in every chat
+        of the user (chat_ids None) or in those of chat_ids the user is a member of."""
         ...
 
     async def contacts(self, user_id: str) -> set[str]:
@@ -128,6 +132,19 @@ class Store(Protocol):
 
 class Fanout(Protocol):
     """Delivers events to sockets wherever they are connected (one node or many)."""
+
+    async def notify_members(self, notice: MemberNotice) -> None:
+        """Hand the notice to every node's notice handler, this node's included (in the order
+        of the calls, per node)."""
+        ...
+
+    def set_notice_handler(self, handler: Callable[[MemberNotice], None]) -> None:
+        """What this node does with a notice (ChatService.on_member_notice)."""
+        ...
+
+    def to_local_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
+        """Every connection this node holds of the listed users, except the socket skip_sid."""
+        ...
 
     async def to_users(
         self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..errors import NotFound
@@ -16,7 +16,7 @@ from ..models import (
     Message,
     MessagePage,
     Presence,
-    UnreadCounts,
+    UnreadEntry,
 )
 from ..ports import Store
 from .cursor import decode_inbox_cursor, encode_inbox_cursor
@@ -169,7 +169,9 @@ class SqliteStore:
         client_message_id: str,
         message_id: str,
         now_ms: int,
+        on_seq: Callable[[int], None] | None = None,
     ) -> AppendResult:
+        # the seq is handed out and stored in one transaction: on_seq has nothing to announce early
         def job(conn: sqlite3.Connection) -> AppendResult:
             existing = conn.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages"
@@ -189,19 +191,8 @@ class SqliteStore:
                 f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (message_id, chat_id, seq, sender_id, content, client_message_id, now_ms),
             )
-            mark = conn.execute(
-                "SELECT read_seq FROM members WHERE chat_id = ? AND user_id = ?", (chat_id, sender_id)
-            ).fetchone()
-            unread_before = None
-            if mark is not None:
-                unread_before = max(0, seq - 1 - int(mark[0]))
-                if mark[0] < seq:
-                    conn.execute(
-                        "UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ?",
-                        (seq, chat_id, sender_id),
-                    )
             message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
-            return AppendResult(message=message, created=True, sender_unread_before=unread_before)
+            return AppendResult(message=message, created=True)
 
         return await self._worker.call(job)
 
@@ -241,24 +232,29 @@ class SqliteStore:
 
         return await self._worker.call(job)
 
-    async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
-        wanted = list(dict.fromkeys(user_ids))
+    async def unread_entries(self, user_id: str, chat_ids: Sequence[str] | None = None) -> dict[str, UnreadEntry]:
+        wanted = None if chat_ids is None else list(dict.fromkeys(chat_ids))
 
-        def job(conn: sqlite3.Connection) -> dict[str, UnreadCounts]:
-            counts = {u: UnreadCounts(0, 0) for u in wanted}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for user_id, chat_unread, total in conn.execute(
-                    "SELECT m.user_id,"
-                    " COALESCE(SUM(CASE WHEN c.id = ? THEN MAX(0, c.last_seq - m.read_seq) END), 0),"
-                    " COALESCE(SUM(MAX(0, c.last_seq - m.read_seq)), 0)"
-                    f" FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id IN ({marks})"
-                    " GROUP BY m.user_id",
-                    (chat_id, *chunk),
-                ):
-                    counts[user_id] = UnreadCounts(chat_unread=int(chat_unread), total_unread=int(total))
-            return counts
+        def job(conn: sqlite3.Connection) -> dict[str, UnreadEntry]:
+            # a seq and its message commit together, so nothing below last_seq is missing
+            sql = (
+                "SELECT m.chat_id, m.read_seq, c.last_seq,"
+                " (SELECT COUNT(*) FROM messages x"
+                "  WHERE x.chat_id = m.chat_id AND x.seq > m.read_seq AND x.sender_id <> m.user_id)"
+                " FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ?"
+            )
+            if wanted is None:
+                rows = conn.execute(sql, (user_id,)).fetchall()
+            else:
+                rows = []
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows += conn.execute(sql + f" AND m.chat_id IN ({marks})", (user_id, *chunk)).fetchall()
+            return {
+                chat_id: UnreadEntry(read_seq=int(read_seq), count=int(count), counted_to=max(int(last_seq), int(read_seq)))
+                for chat_id, read_seq, last_seq, count in rows
+            }
 
         return await self._reader.call(job)
 

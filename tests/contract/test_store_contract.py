@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from chat_core.errors import Invalid, NotFound
-from chat_core.models import AppendResult, Chat, ChatType, ConnectionRef, Message
+from chat_core.models import AppendResult, Chat, ChatType, ConnectionRef, Message, UnreadEntry
 from chat_core.ports import Store
 
 T0 = 1_764_000_000_000
@@ -74,7 +74,7 @@ async def test_create_existing_returns_it_unchanged(store: Store) -> None:
     assert not created
     assert again.last_seq == 1 and again.created_at_ms == T0
     assert again.last_message is not None and again.last_message.seq == 1
-    assert dict(again.read_seqs) == {"alice": 1, "bob": 0}
+    assert dict(again.read_seqs) == {"alice": 0, "bob": 0}
 
 
 async def test_direct_chat_put_if_absent_under_concurrency(store: Store) -> None:
@@ -96,18 +96,16 @@ async def test_group_of_500_members(store: Store) -> None:
     chat = await store.get_chat("big")
     assert chat is not None and chat.members == tuple(members)
     assert len(chat.read_seqs) == 500 and set(chat.read_seqs.values()) == {0}
-    await send(store, "big", "user007")
-    counts = await store.unread_counts("big", members)
-    assert len(counts) == 500
-    assert counts["user007"].chat_unread == 0
-    assert all(counts[m].chat_unread == 1 and counts[m].total_unread == 1 for m in members if m != "user007")
+    sent = await send(store, "big", "user007")
+    assert (await store.unread_entries("user007"))["big"].count == 0
+    assert (await store.unread_entries("user123"))["big"] == UnreadEntry(0, 1, sent.message.seq)
     page = await store.list_chats("user499", 10, None)
     assert [c.id for c in page.chats] == ["big"] and len(page.chats[0].members) == 500
     assert len(await store.contacts("user000")) == 499
 
 
 # --- messages ---------------------------------------------------------------------------------
-async def test_append_moves_chat_summary_and_sender_mark(store: Store) -> None:
+async def test_append_moves_chat_summary_but_no_read_mark(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     first = await store.append_message("c1", "alice", "hello", "k1", "m-1", T0 + 10)
     assert first.created
@@ -118,8 +116,9 @@ async def test_append_moves_chat_summary_and_sender_mark(store: Store) -> None:
     assert chat is not None
     assert chat.last_seq == 2 and chat.last_activity_ms == T0 + 20
     assert chat.last_message == second.message
-    assert dict(chat.read_seqs) == {"alice": 1, "bob": 2}
-    assert chat.unread_for("alice") == 1 and chat.unread_for("bob") == 0
+    assert dict(chat.read_seqs) == {"alice": 0, "bob": 0}
+    unread = {u: (await store.unread_entries(u, ["c1"]))["c1"].count for u in ("alice", "bob")}
+    assert unread == {"alice": 1, "bob": 1}, "a sender's own messages are never unread"
 
 
 async def test_repeat_returns_first_message_and_writes_nothing(store: Store) -> None:
@@ -304,7 +303,8 @@ async def test_read_mark_never_goes_backwards(store: Store) -> None:
     assert await store.mark_read("c1", "bob", 5) == 5
     assert await store.mark_read("c1", "bob", 0) == 5
     chat = await store.get_chat("c1")
-    assert chat is not None and chat.read_seqs["bob"] == 5 and chat.unread_for("bob") == 0
+    assert chat is not None and chat.read_seqs["bob"] == 5
+    assert (await store.unread_entries("bob", ["c1"]))["c1"] == UnreadEntry(5, 0, 5)
 
 
 async def test_concurrent_marks_keep_the_highest(store: Store) -> None:
@@ -314,30 +314,43 @@ async def test_concurrent_marks_keep_the_highest(store: Store) -> None:
     assert chat is not None and chat.read_seqs["bob"] == 20
 
 
-async def test_own_send_does_not_lower_a_higher_mark(store: Store) -> None:
+async def test_own_send_leaves_read_marks_alone(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     for _ in range(3):
         await send(store, "c1", "bob")
     await store.mark_read("c1", "alice", 3)
     await send(store, "c1", "alice")
     chat = await store.get_chat("c1")
-    assert chat is not None and dict(chat.read_seqs) == {"alice": 4, "bob": 3}
+    assert chat is not None and dict(chat.read_seqs) == {"alice": 3, "bob": 0}
 
 
-async def test_unread_counts_per_chat_and_total(store: Store) -> None:
+async def test_unread_entries_count_messages_by_others_above_the_mark(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob", "carol"]))
     await store.create_chat(new_chat("c2", ["alice", "bob"]))
+    await store.create_chat(new_chat("c3", ["carol", "dave"]))
     for _ in range(3):
         await send(store, "c1", "alice")
     for _ in range(2):
         await send(store, "c2", "alice")
     await send(store, "c2", "bob")
     await store.mark_read("c1", "bob", 1)
-    counts = await store.unread_counts("c1", ["alice", "bob", "carol", "stranger"])
-    assert counts["alice"].chat_unread == 0 and counts["alice"].total_unread == 1
-    assert counts["bob"].chat_unread == 2 and counts["bob"].total_unread == 2
-    assert counts["carol"].chat_unread == 3 and counts["carol"].total_unread == 3
-    assert counts["stranger"].chat_unread == 0 and counts["stranger"].total_unread == 0
+    assert await store.unread_entries("alice") == {"c1": UnreadEntry(0, 0, 3), "c2": UnreadEntry(0, 1, 3)}
+    assert await store.unread_entries("bob") == {"c1": UnreadEntry(1, 2, 3), "c2": UnreadEntry(0, 2, 3)}
+    assert await store.unread_entries("carol") == {"c1": UnreadEntry(0, 3, 3), "c3": UnreadEntry(0, 0, 0)}
+    assert await store.unread_entries("bob", ["c2", "c3", "unknown"]) == {"c2": UnreadEntry(0, 2, 3)}
+    assert await store.unread_entries("stranger") == {}
+    assert await store.unread_entries("bob", []) == {}
+
+
+async def test_unread_entries_of_a_busy_chat(store: Store) -> None:
+    """Counting covers every message above the mark, however many (stores page their reads)."""
+    await store.create_chat(new_chat("c1", ["alice", "bob"]))
+    await asyncio.gather(*(send(store, "c1", "alice" if i % 3 else "bob", "x" * 500) for i in range(150)))
+    await store.mark_read("c1", "bob", 10)
+    by_alice = [m for m in (await store.list_messages("c1", before_seq=None, after_seq=10, limit=200)).messages if m.sender_id == "alice"]
+    entry = (await store.unread_entries("bob", ["c1"]))["c1"]
+    assert (entry.read_seq, entry.count) == (10, len(by_alice))
+    assert entry.counted_to >= 150 and not entry.missing
 
 
 async def test_contacts(store: Store) -> None:
@@ -360,7 +373,7 @@ async def test_list_chats_newest_activity_first(store: Store) -> None:
     page = await store.list_chats("alice", 10, None)
     assert [c.id for c in page.chats] == ["b", "d", "c", "a"]
     top = page.chats[0]
-    assert top.last_seq == 1 and top.last_message is not None and top.unread_for("alice") == 1
+    assert top.last_seq == 1 and top.last_message is not None and top.last_message.sender_id == "bob"
     assert await store.list_chats("nobody", 10, None) == type(page)(chats=(), next_cursor=None)
 
 
