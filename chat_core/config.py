@@ -38,6 +38,7 @@ class Settings:
     ping_timeout_s: float = 20.0
     connect_timeout_s: float = 45.0
     drain_timeout_s: float = 20.0
+    send_order_timeout_s: float = 5.0
     reconnect_after_ms: int = 1000
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
@@ -134,6 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ping_timeout_s=_number(env, "CHAT_PING_TIMEOUT_S", 20.0),
         connect_timeout_s=_number(env, "CHAT_CONNECT_TIMEOUT_S", 45.0),
         drain_timeout_s=_number(env, "CHAT_DRAIN_TIMEOUT_S", 20.0),
+        send_order_timeout_s=_number(env, "CHAT_SEND_ORDER_TIMEOUT_S", 5.0),
         reconnect_after_ms=int(_number(env, "CHAT_RECONNECT_AFTER_MS", 1000)),
         max_frame_bytes=int(_number(env, "CHAT_MAX_FRAME_BYTES", 64 * 1024)),
         max_http_body_bytes=int(_number(env, "CHAT_MAX_HTTP_BODY_BYTES", 64 * 1024)),

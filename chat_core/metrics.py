@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .models import MemberNotice
 from .ports import Fanout, Store
 
 T = TypeVar("T")
@@ -93,6 +94,18 @@ def timed_store(store: Store, metrics: NodeMetrics) -> Store:
 
 def counted_fanout(fanout: Fanout, metrics: NodeMetrics) -> Fanout:
     class Counting:
+        def set_notice_handler(self, handler: Any) -> None:
+            fanout.set_notice_handler(handler)
+
+        async def notify_members(self, notice: MemberNotice) -> None:
+            started = time.perf_counter()
+            await fanout.notify_members(notice)
+            metrics.fanout_latency.observe(time.perf_counter() - started)
+
+        def to_local_users(self, event: str, data: object, user_ids: Any, *, skip_sid: str | None = None) -> None:
+            fanout.to_local_users(event, data, user_ids, skip_sid=skip_sid)
+            metrics.messages_out.labels(event).inc()
+
         async def to_users(self, event: str, data: object, user_ids: Any, *, skip_sid: str | None = None) -> None:
             started = time.perf_counter()
             await fanout.to_users(event, data, user_ids, skip_sid=skip_sid)

@@ -44,6 +44,14 @@ class Chat:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatView:
+    """A chat as one member sees it: with their unread count."""
+
+    chat: Chat
+    unread_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResult:
     message: Message
     created: bool

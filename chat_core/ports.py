@@ -146,15 +146,11 @@ class Fanout(Protocol):
         """Every connection this node holds of the listed users, except the socket skip_sid."""
         ...
 
-    async def to_users(
-        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
-    ) -> None:
+    async def to_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         """Every connection of every listed user, except the socket skip_sid."""
         ...
 
-    async def to_chat_viewers(
-        self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()
-    ) -> None:
+    async def to_chat_viewers(self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()) -> None:
         """Every socket that joined the chat (join_chat) and has not left, except skip_sids."""
         ...
 

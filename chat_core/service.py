@@ -14,8 +14,20 @@ from .clock import now_ms
 from .errors import Invalid, NotFound, RateLimited
 from .ids import direct_chat_id, group_chat_id, ulid
 from .limits import RateLimiter
-from .models import AppendResult, Chat, ChatPage, ConnectionRef, Message, MessagePage, Presence
+from .models import (
+    AppendResult,
+    Chat,
+    ChatView,
+    ConnectionRef,
+    MemberNotice,
+    Message,
+    MessagePage,
+    Presence,
+    UnreadEntry,
+)
 from .ports import Fanout, Store
+from .send_order import SendOrder
+from .unread import UnreadBook
 from .viewers import ViewerRegistry
 
 log = logging.getLogger("chat.service")
@@ -27,8 +39,14 @@ REAP_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
+class InboxPage:
+    chats: tuple[ChatView, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class JoinResult:
-    chat: Chat
+    view: ChatView
     messages: tuple[Message, ...]
     has_more: bool
 
@@ -64,9 +82,11 @@ class ChatService:
         limiter: RateLimiter | None = None,
         max_connections_per_user: int | None = None,
         background: bool = True,
+        send_order_timeout_s: float = 5.0,
     ) -> None:
-        """`background=False` for processes that stop when the response is sent (Lambda): the
-        after-ack fan-out (unread counts) is then awaited before returning instead of spawned."""
+        """`background=False` for processes that stop when the response is sent (Lambda): no
+        work is left running after a call returns. `send_order_timeout_s`: how long a send whose
+        store work has not finished holds back the emits of later seqs of its chat."""
         self.store = store
         self.fanout = fanout
         self.node_id = node_id
@@ -76,13 +96,13 @@ class ChatService:
         self._clock = clock
         self._limiter = limiter
         self._background_allowed = background
-        self._ordered_appends = bool(getattr(store, "resolves_appends_in_order", False))
-        self._unread_pending: dict[str, set[str]] = {}
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
-        self._send_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._send_order = SendOrder(send_order_timeout_s)
         self._offline_checks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.unread = UnreadBook(self._load_unread, self._emit_unread, self._spawn)
+        fanout.set_notice_handler(self.on_member_notice)
 
     def _limit(self, user_id: str, kind: str) -> None:
         if self._limiter is not None:
@@ -133,11 +153,16 @@ class ChatService:
         self._remember(chat)
         return chat, created
 
-    async def create_chat(self, user_id: str, request: payloads.CreateChat) -> tuple[Chat, bool]:
+    async def create_chat(self, user_id: str, request: payloads.CreateChat) -> tuple[ChatView, bool]:
         self._limit(user_id, "join")
         if request.type == "direct":
             assert request.recipient_id is not None
-            return await self.open_direct(user_id, request.recipient_id)
+            chat, created = await self.open_direct(user_id, request.recipient_id)
+        else:
+            chat, created = await self._create_group(user_id, request)
+        return (await self._views(user_id, [chat]))[0], created
+
+    async def _create_group(self, user_id: str, request: payloads.CreateChat) -> tuple[Chat, bool]:
         members = (user_id, *(m for m in request.members if m != user_id))
         if len(members) < 2:
             raise Invalid("a group needs at least one member besides its creator")
@@ -148,13 +173,30 @@ class ChatService:
         self._remember(chat)
         return chat, created
 
-    async def get_chat(self, user_id: str, chat_id: str) -> Chat:
+    async def get_chat(self, user_id: str, chat_id: str) -> ChatView:
         self._limit(user_id, "query")
-        return await self._member_chat(user_id, chat_id)
+        return (await self._views(user_id, [await self._member_chat(user_id, chat_id)]))[0]
 
-    async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+    async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> InboxPage:
         self._limit(user_id, "query")
-        return await self.store.list_chats(user_id, limit, cursor)
+        page = await self.store.list_chats(user_id, limit, cursor)
+        return InboxPage(await self._views(user_id, page.chats), page.next_cursor)
+
+    async def _views(self, user_id: str, chats: Collection[Chat]) -> tuple[ChatView, ...]:
+        """The chats with the user's unread counts: from the counts this node holds for the
+        user, else from the store."""
+        counts: dict[str, int] = {}
+        unknown = []
+        for chat in chats:
+            known = self.unread.count(user_id, chat.id)
+            if known is None:
+                unknown.append(chat.id)
+            else:
+                counts[chat.id] = known
+        if unknown:
+            entries = await self.store.unread_entries(user_id, unknown)
+            counts.update({chat_id: entries[chat_id].count if chat_id in entries else 0 for chat_id in unknown})
+        return tuple(ChatView(chat, counts[chat.id]) for chat in chats)
 
     # --- viewing ------------------------------------------------------------------------------
     async def join_chat(self, user_id: str, request: payloads.JoinChat, sid: str | None) -> JoinResult:
@@ -165,11 +207,12 @@ class ChatService:
             assert request.chat_id is not None
             chat = await self._member_chat(user_id, request.chat_id)
         if request.since_seq is None:
-            page = await self.store.list_messages(chat.id, before_seq=None, after_seq=None, limit=JOIN_RECENT)
+            reading = self.store.list_messages(chat.id, before_seq=None, after_seq=None, limit=JOIN_RECENT)
         else:
-            page = await self.store.list_messages(
+            reading = self.store.list_messages(
                 chat.id, before_seq=None, after_seq=request.since_seq, limit=JOIN_RECOVERY_MAX
             )
+        page, views = await asyncio.gather(reading, self._views(user_id, [chat]))
         if sid is not None:
             first = self.viewers.join(chat.id, sid)
             await self.fanout.enter_chat_room(sid, chat.id)
@@ -180,7 +223,7 @@ class ChatService:
                     chat.id,
                     skip_sids=self.viewers.local_sids(user_id),
                 )
-        return JoinResult(chat, page.messages, page.has_more)
+        return JoinResult(views[0], page.messages, page.has_more)
 
     async def leave_chat(self, user_id: str, chat_id: str, sid: str) -> None:
         await self._require_member(user_id, chat_id)
@@ -211,90 +254,63 @@ class ChatService:
 
     # --- messages -----------------------------------------------------------------------------
     async def send_message(self, user_id: str, request: payloads.SendMessage, sid: str | None) -> AppendResult:
+        """Store, then emit to every member's connections on every node. Sends to one chat
+        overlap their store work; emits leave this node in seq order (send_order)."""
         self._limit(user_id, "send")
         members = await self._require_member(user_id, request.chat_id)
-        lock = self._acquire_send_lock(request.chat_id)
+        ticket = self._send_order.begin(request.chat_id)
         try:
-            if self._ordered_appends:
-                # the store hands results back in seq order and asyncio.Lock queues waiters first in,
-                # first out, so emits leave in seq order while the writes themselves are grouped
-                result = await self._append(user_id, request)
-                async with lock:
-                    if result.created:
-                        await self.fanout.to_users(
-                            "new_message", wire.message(result.message), members, skip_sid=sid
-                        )
-            else:
-                # results may come back in any order: seq assignment and emit share one critical
-                # section so that sockets of this node see one chat's messages in seq order
-                async with lock:
-                    result = await self._append(user_id, request)
-                    if result.created:
-                        await self.fanout.to_users(
-                            "new_message", wire.message(result.message), members, skip_sid=sid
-                        )
+            result = await self.store.append_message(
+                request.chat_id,
+                user_id,
+                request.content,
+                request.client_message_id,
+                ulid(),
+                self._clock(),
+                on_seq=ticket.assign,
+            )
+            if result.created:
+                ticket.assign(result.message.seq)
+                await ticket.turn()
+                await self.fanout.notify_members(
+                    MemberNotice("new_message", wire.message(result.message), tuple(members), sid)
+                )
         finally:
-            self._release_send_lock(request.chat_id)
-        if result.created:
-            if self._background_allowed:
-                self._request_unread_notice(request.chat_id, self._unread_changed_for(members, result))
-            else:
-                await self._notify_unread(request.chat_id, self._unread_changed_for(members, result))
+            ticket.finish()
+        if result.created and self._background_allowed and user_id in self.viewers.sids_by_user:
+            self._spawn(self._read_up_to_own(user_id, result.message))
         return result
 
-    async def _append(self, user_id: str, request: payloads.SendMessage) -> AppendResult:
-        return await self.store.append_message(
-            request.chat_id, user_id, request.content, request.client_message_id, ulid(), self._clock()
+    async def _read_up_to_own(self, user_id: str, message: Message) -> None:
+        """Replying reads what came before: a sender with unread messages in the chat has their
+        mark moved to their message (only then: an ordinary send writes no read mark)."""
+        if await self.unread.current(user_id, message.chat_id) > 0:
+            chat = await self._member_chat(user_id, message.chat_id)
+            await self._mark(user_id, chat, message.seq)
+
+    def on_member_notice(self, notice: MemberNotice) -> None:
+        """A new_message or messages_read notice reached this node (from any node): deliver it to
+        this node's sockets of the members and move the unread counts held for them."""
+        self.fanout.to_local_users(notice.event, notice.data, notice.members, skip_sid=notice.skip_sid)
+        here = self.viewers.sids_by_user
+        data = notice.data
+        if notice.event == "new_message":
+            chat_id, seq, sender_id = data["chatId"], data["seq"], data["senderId"]
+            for member in notice.members:
+                if member in here and member != sender_id:
+                    self.unread.message(member, chat_id, seq, sender_id)
+        elif notice.event == "messages_read":
+            reader = data["userId"]
+            if reader in here:
+                self.unread.read(reader, data["chatId"], data["readSeq"])
+
+    async def _load_unread(self, user_id: str) -> dict[str, UnreadEntry]:
+        return await self.store.unread_entries(user_id)
+
+    def _emit_unread(self, user_id: str, chat_id: str, count: int, total: int) -> None:
+        self.fanout.to_local_users(
+            "unread_count", {"chatId": chat_id, "unreadCount": count, "totalUnread": total}, [user_id]
         )
-
-    def _request_unread_notice(self, chat_id: str, users: Collection[str]) -> None:
-        """At most one unread computation per chat runs at a time; sends that arrive meanwhile are
-        folded into one more run after it, which reads the then-current counts."""
-        pending = self._unread_pending.get(chat_id)
-        if pending is not None:
-            pending.update(users)
-            return
-        self._unread_pending[chat_id] = set(users)
-
-        async def run() -> None:
-            try:
-                while users_now := self._unread_pending.get(chat_id):
-                    self._unread_pending[chat_id] = set()
-                    await self._notify_unread(chat_id, users_now)
-            finally:
-                self._unread_pending.pop(chat_id, None)
-
-        self._spawn(run())
-
-    @staticmethod
-    def _unread_changed_for(members: Collection[str], result: AppendResult) -> Collection[str]:
-        """Members whose unread count a new message changed: every other member, and the sender
-        only if the send moved their read mark over messages they had not read."""
-        before = result.sender_unread_before
-        if before is None or before > 0:
-            return members
-        return [m for m in members if m != result.message.sender_id]
-
-    def _acquire_send_lock(self, chat_id: str) -> asyncio.Lock:
-        lock, users = self._send_locks.get(chat_id) or (asyncio.Lock(), 0)
-        self._send_locks[chat_id] = (lock, users + 1)
-        return lock
-
-    def _release_send_lock(self, chat_id: str) -> None:
-        lock, users = self._send_locks[chat_id]
-        if users <= 1:
-            del self._send_locks[chat_id]
-        else:
-            self._send_locks[chat_id] = (lock, users - 1)
-
-    async def _notify_unread(self, chat_id: str, members: Collection[str]) -> None:
-        counts = await self.store.unread_counts(chat_id, sorted(members))
-        for member, count in counts.items():
-            await self.fanout.to_users(
-                "unread_count",
-                {"chatId": chat_id, "unreadCount": count.chat_unread, "totalUnread": count.total_unread},
-                [member],
-            )
 
     async def get_messages(self, user_id: str, request: payloads.GetMessages) -> MessagePage:
         self._limit(user_id, "query")
@@ -306,20 +322,18 @@ class ChatService:
     async def mark_read(self, user_id: str, request: payloads.MarkRead) -> ReadResult:
         self._limit(user_id, "query")
         chat = await self._member_chat(user_id, request.chat_id)
+        return await self._mark(user_id, chat, request.up_to_seq)
+
+    async def _mark(self, user_id: str, chat: Chat, up_to_seq: int | None) -> ReadResult:
         previous = chat.read_seqs.get(user_id, 0)
-        target = chat.last_seq if request.up_to_seq is None else min(request.up_to_seq, chat.last_seq)
+        target = chat.last_seq if up_to_seq is None else min(up_to_seq, chat.last_seq)
         read_seq = await self.store.mark_read(chat.id, user_id, target)
-        counts = (await self.store.unread_counts(chat.id, [user_id]))[user_id]
         if read_seq > previous:
-            await self.fanout.to_users(
-                "messages_read", {"chatId": chat.id, "userId": user_id, "readSeq": read_seq}, chat.members
+            await self.fanout.notify_members(
+                MemberNotice("messages_read", {"chatId": chat.id, "userId": user_id, "readSeq": read_seq}, chat.members)
             )
-            await self.fanout.to_users(
-                "unread_count",
-                {"chatId": chat.id, "unreadCount": counts.chat_unread, "totalUnread": counts.total_unread},
-                [user_id],
-            )
-        return ReadResult(chat.id, read_seq, counts.chat_unread)
+        view = (await self._views(user_id, [chat]))[0]
+        return ReadResult(chat.id, read_seq, view.unread_count)
 
     async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
         self._limit(user_id, "query")
@@ -337,9 +351,7 @@ class ChatService:
         if check is not None:
             check.cancel()
         try:
-            became_online = await self.store.open_connection(
-                ConnectionRef(user_id, sid, self.node_id), self._clock()
-            )
+            became_online = await self.store.open_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
         except BaseException:
             self.viewers.remove_socket(sid)
             raise
@@ -351,6 +363,8 @@ class ChatService:
         # the sid's user first, after which its own leave() never reports a last viewer
         left = [c for c in list(self.viewers.chats_by_sid.get(sid, ())) if self.viewers.leave(c, sid)]
         self.viewers.remove_socket(sid)
+        if user_id not in self.viewers.sids_by_user:
+            self.unread.forget(user_id)
         for chat_id in left:
             await self._announce_left(user_id, chat_id)
         remaining = await self.store.close_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())

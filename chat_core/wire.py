@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import iso_ms
-from .models import Chat, Message, MessagePage, Presence
+from .models import ChatView, Message, MessagePage, Presence
 
 Json = dict[str, Any]
 
@@ -22,7 +22,8 @@ def message(m: Message) -> Json:
     }
 
 
-def chat(c: Chat, caller_id: str) -> Json:
+def chat(view: ChatView) -> Json:
+    c = view.chat
     return {
         "id": c.id,
         "type": c.type,
@@ -31,7 +32,7 @@ def chat(c: Chat, caller_id: str) -> Json:
         "createdAt": iso_ms(c.created_at_ms),
         "lastSeq": c.last_seq,
         "lastMessage": message(c.last_message) if c.last_message else None,
-        "unreadCount": c.unread_for(caller_id),
+        "unreadCount": view.unread_count,
         "lastActivityAt": iso_ms(c.last_activity_ms),
         "readSeqs": dict(c.read_seqs),
     }

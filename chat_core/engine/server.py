@@ -265,10 +265,19 @@ class Server:
         if self.adapter is not None:
             self.adapter.publish(namespace, frames, rooms, skip)
 
-    def emit_local(self, event: str, *args: Any, to: str | Iterable[str] | None = None, namespace: str = "/") -> int:
+    def emit_local(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        skip: Collection[str] = (),
+        namespace: str = "/",
+    ) -> int:
         """To this node's sockets only; returns how many got it."""
         rooms = as_rooms(to)
-        return self.deliver(namespace, sio.encode_event(namespace, event, args), rooms, ())
+        if rooms is not None and not rooms:
+            return 0
+        return self.deliver(namespace, sio.encode_event(namespace, event, args), rooms, skip)
 
     def deliver(self, namespace: str, frames: list[Frame], rooms: list[str] | None, skip: Collection[str]) -> int:
         """Already-encoded frames to this node's sockets (the adapter calls this for other nodes)."""

@@ -137,20 +137,20 @@ class HttpApi:
         cursor = request.query_params.get("cursor") or None
         page = await (await self._service()).list_chats(who.user_id, limit, cursor)
         return JSONResponse(
-            {"chats": [wire.chat(c, who.user_id) for c in page.chats], "nextCursor": page.next_cursor}
+            {"chats": [wire.chat(c) for c in page.chats], "nextCursor": page.next_cursor}
         )
 
     async def create_chat(self, request: Request) -> Response:
         who = await self._identity(request)
         parsed = payloads.create_chat(await self._body(request))
         chat, created = await (await self._service()).create_chat(who.user_id, parsed)
-        return JSONResponse(wire.chat(chat, who.user_id), status_code=201 if created else 200)
+        return JSONResponse(wire.chat(chat), status_code=201 if created else 200)
 
     async def get_chat(self, request: Request) -> Response:
         who = await self._identity(request)
         chat_id = payloads.chat_id(request.path_params["chat_id"])
         chat = await (await self._service()).get_chat(who.user_id, chat_id)
-        return JSONResponse(wire.chat(chat, who.user_id))
+        return JSONResponse(wire.chat(chat))
 
     async def get_messages(self, request: Request) -> Response:
         who = await self._identity(request)

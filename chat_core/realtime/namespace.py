@@ -139,7 +139,7 @@ class ChatNamespace(Namespace):
     async def _join_chat(self, socket: Socket, who: Identity, data: object) -> Result:
         result = await self._service.join_chat(who.user_id, payloads.join_chat(data), socket.sid)
         return {
-            "chat": wire.chat(result.chat, who.user_id),
+            "chat": wire.chat(result.view),
             "messages": [wire.message(m) for m in result.messages],
             "hasMore": result.has_more,
         }, None
@@ -168,7 +168,7 @@ class ChatNamespace(Namespace):
 
     async def _get_chat_info(self, socket: Socket, who: Identity, data: object) -> Result:
         chat = await self._service.get_chat(who.user_id, payloads.chat_ref(data))
-        return {"chat": wire.chat(chat, who.user_id)}, "chat_info"
+        return {"chat": wire.chat(chat)}, "chat_info"
 
     async def _get_messages(self, socket: Socket, who: Identity, data: object) -> Result:
         page = await self._service.get_messages(who.user_id, payloads.get_messages(data))

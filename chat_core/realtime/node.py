@@ -68,6 +68,7 @@ class ChatNode:
             presence_ttl_s=settings.presence_ttl_s,
             limiter=RateLimiter(settings.rates()),
             max_connections_per_user=settings.max_connections_per_user,
+            send_order_timeout_s=settings.send_order_timeout_s,
         )
         self.namespace = ChatNamespace(self.service, verifier, self.metrics)
         self.engine.register(self.namespace)
@@ -109,6 +110,7 @@ class ChatNode:
                 settings.redis_url,
                 node_id=settings.node_id,
                 on_reconnect=self.metrics.pubsub_reconnects.inc,
+                on_resync=lambda reason: self.service.unread.clear(),
             )
             await self.pubsub.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))

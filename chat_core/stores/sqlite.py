@@ -138,10 +138,7 @@ class SqliteStore:
         after = decode_inbox_cursor(cursor) if cursor is not None else None
 
         def job(conn: sqlite3.Connection) -> ChatPage:
-            sql = (
-                "SELECT c.id, c.last_activity FROM members m JOIN chats c ON c.id = m.chat_id"
-                " WHERE m.user_id = ?"
-            )
+            sql = "SELECT c.id, c.last_activity FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ?"
             params: list[object] = [user_id]
             if after is not None:
                 sql += " AND (c.last_activity < ? OR (c.last_activity = ? AND c.id > ?))"
@@ -222,8 +219,7 @@ class SqliteStore:
     async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
         def job(conn: sqlite3.Connection) -> int:
             row = conn.execute(
-                "UPDATE members SET read_seq = MAX(read_seq, ?) WHERE chat_id = ? AND user_id = ?"
-                " RETURNING read_seq",
+                "UPDATE members SET read_seq = MAX(read_seq, ?) WHERE chat_id = ? AND user_id = ? RETURNING read_seq",
                 (up_to_seq, chat_id, user_id),
             ).fetchone()
             if row is None:
@@ -252,7 +248,9 @@ class SqliteStore:
                     marks = ",".join("?" * len(chunk))
                     rows += conn.execute(sql + f" AND m.chat_id IN ({marks})", (user_id, *chunk)).fetchall()
             return {
-                chat_id: UnreadEntry(read_seq=int(read_seq), count=int(count), counted_to=max(int(last_seq), int(read_seq)))
+                chat_id: UnreadEntry(
+                    read_seq=int(read_seq), count=int(count), counted_to=max(int(last_seq), int(read_seq))
+                )
                 for chat_id, read_seq, last_seq, count in rows
             }
 
@@ -274,13 +272,10 @@ class SqliteStore:
     async def open_connection(self, ref: ConnectionRef, now_ms: int) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO connections (connection_id, user_id, node_id, connected_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO connections (connection_id, user_id, node_id, connected_at) VALUES (?, ?, ?, ?)",
                 (ref.connection_id, ref.user_id, ref.node_id, now_ms),
             ).rowcount
-            before = conn.execute(
-                "SELECT online FROM presence WHERE user_id = ?", (ref.user_id,)
-            ).fetchone()
+            before = conn.execute("SELECT online FROM presence WHERE user_id = ?", (ref.user_id,)).fetchone()
             if inserted:
                 conn.execute(
                     "INSERT INTO presence (user_id, connections, online, last_seen) VALUES (?, 1, 1, ?)"
@@ -300,13 +295,10 @@ class SqliteStore:
             ).rowcount
             if deleted:
                 conn.execute(
-                    "UPDATE presence SET connections = MAX(0, connections - 1), last_seen = ?"
-                    " WHERE user_id = ?",
+                    "UPDATE presence SET connections = MAX(0, connections - 1), last_seen = ? WHERE user_id = ?",
                     (now_ms, ref.user_id),
                 )
-            row = conn.execute(
-                "SELECT connections FROM presence WHERE user_id = ?", (ref.user_id,)
-            ).fetchone()
+            row = conn.execute("SELECT connections FROM presence WHERE user_id = ?", (ref.user_id,)).fetchone()
             return int(row[0]) if row else 0
 
         return await self._worker.call(job)
@@ -340,12 +332,14 @@ class SqliteStore:
 
     async def touch_node(self, node_id: str, now_ms: int) -> None:
         await self._worker.call(
-            lambda conn: conn.execute(
-                "INSERT INTO nodes (node_id, heartbeat) VALUES (?, ?)"
-                " ON CONFLICT (node_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-                (node_id, now_ms),
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO nodes (node_id, heartbeat) VALUES (?, ?)"
+                    " ON CONFLICT (node_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+                    (node_id, now_ms),
+                )
+                and None
             )
-            and None
         )
 
     async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
@@ -367,9 +361,7 @@ class SqliteStore:
         return await self._reader.call(job)
 
     async def forget_node(self, node_id: str) -> None:
-        await self._worker.call(
-            lambda conn: conn.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,)) and None
-        )
+        await self._worker.call(lambda conn: conn.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,)) and None)
 
     async def idle_online_users(self, limit: int) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:

@@ -1,10 +1,13 @@
-"""An in-memory Fanout that records what it was asked to deliver (state exposed for assertions)."""
+"""An in-memory Fanout of one node that records what it was asked to deliver (state exposed for
+assertions). Member notices go to this node's handler at once, as EngineFanout does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from chat_core.models import MemberNotice
 
 
 @dataclass
@@ -20,6 +23,23 @@ class Delivery:
 class RecordingFanout:
     deliveries: list[Delivery] = field(default_factory=list)
     rooms: dict[str, set[str]] = field(default_factory=dict)
+    notices: list[MemberNotice] = field(default_factory=list)
+    handler: Callable[[MemberNotice], None] | None = None
+
+    def set_notice_handler(self, handler: Callable[[MemberNotice], None]) -> None:
+        self.handler = handler
+
+    async def notify_members(self, notice: MemberNotice) -> None:
+        self.notices.append(notice)
+        if self.handler is not None:
+            self.handler(notice)
+
+    def to_local_users(
+        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
+    ) -> None:
+        self.deliveries.append(
+            Delivery(event, data, users=tuple(sorted(user_ids)), skip=(skip_sid,) if skip_sid else ())
+        )
 
     async def to_users(
         self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
@@ -45,3 +65,4 @@ class RecordingFanout:
 
     def clear(self) -> None:
         self.deliveries.clear()
+        self.notices.clear()

@@ -41,7 +41,8 @@ async def test_direct_chat_with_oneself_is_invalid(service: ChatService) -> None
 
 async def test_group_puts_creator_first_and_needs_another_member(service: ChatService) -> None:
     group, created = await service.create_chat("carol", payloads.CreateChat("group", "Team", ("alice", "carol"), None))
-    assert created and group.members == ("carol", "alice") and group.title == "Team"
+    assert created and group.chat.members == ("carol", "alice") and group.chat.title == "Team"
+    assert group.unread_count == 0
     with pytest.raises(Invalid):
         await service.create_chat("carol", payloads.CreateChat("group", None, ("carol",), None))
 
@@ -98,6 +99,8 @@ async def test_concurrent_retries_store_one_message(service: ChatService, store:
 
 
 async def test_unread_counts_follow_sends_and_reads(service: ChatService, fanout: RecordingFanout) -> None:
+    """Counts come from the node's book of a connected user, loaded once: no store read per send."""
+    await service.connect("bob", "sb")
     chat_id = await direct(service)
     other = (await service.open_direct("carol", "bob"))[0].id
     for i in range(3):
@@ -110,7 +113,12 @@ async def test_unread_counts_follow_sends_and_reads(service: ChatService, fanout
     result = await service.mark_read("bob", payloads.MarkRead(chat_id, 2))
     assert (result.read_seq, result.unread_count) == (2, 1)
     assert fanout.events("messages_read")[0].data == {"chatId": chat_id, "userId": "bob", "readSeq": 2}
-    assert fanout.events("unread_count")[0].data == {"chatId": chat_id, "unreadCount": 1, "totalUnread": 2}
+    await service.wait_background()
+    assert fanout.events("unread_count")[-1].data == {"chatId": chat_id, "unreadCount": 1, "totalUnread": 2}
+    fanout.clear()
+    await service.mark_read("bob", payloads.MarkRead(chat_id, None))
+    await service.wait_background()
+    assert fanout.events("unread_count")[-1].data == {"chatId": chat_id, "unreadCount": 0, "totalUnread": 1}
 
 
 async def test_read_marks_never_go_backwards_and_clamp_to_last_seq(
@@ -127,12 +135,18 @@ async def test_read_marks_never_go_backwards_and_clamp_to_last_seq(
 
 
 async def test_a_sender_reads_up_to_their_own_message(service: ChatService) -> None:
+    """A reply reads what came before it; an ordinary send writes no read mark."""
+    await service.connect("bob", "sb")
     chat_id = await direct(service)
     await service.send_message("alice", send(chat_id, "1", "a"), None)
-    await service.send_message("bob", send(chat_id, "2", "b"), None)
-    chat = await service.get_chat("bob", chat_id)
-    assert chat.read_seqs == {"alice": 1, "bob": 2}
-    assert chat.unread_for("alice") == 1 and chat.unread_for("bob") == 0
+    await service.send_message("bob", send(chat_id, "2", "b"), "sb")
+    await service.wait_background()
+    view = await service.get_chat("bob", chat_id)
+    assert view.chat.read_seqs == {"alice": 0, "bob": 2} and view.unread_count == 0
+    assert (await service.get_chat("alice", chat_id)).unread_count == 1
+    await service.send_message("bob", send(chat_id, "3", "b2"), "sb")
+    await service.wait_background()
+    assert (await service.get_chat("bob", chat_id)).chat.read_seqs["bob"] == 2
 
 
 async def test_join_returns_latest_or_what_was_missed(service: ChatService) -> None:
@@ -147,7 +161,7 @@ async def test_join_returns_latest_or_what_was_missed(service: ChatService) -> N
 
 async def test_join_by_recipient_creates_the_direct_chat(service: ChatService) -> None:
     result = await service.join_chat("alice", payloads.JoinChat(None, "dave", None), None)
-    assert result.chat.id == direct_chat_id("alice", "dave") and result.messages == ()
+    assert result.view.chat.id == direct_chat_id("alice", "dave") and result.messages == ()
 
 
 async def test_joined_left_and_typing_reach_other_viewers(service: ChatService, fanout: RecordingFanout) -> None:
@@ -241,12 +255,14 @@ async def test_disconnect_announces_left_for_the_chats_the_socket_viewed(
 async def test_unread_count_reaches_the_sender_only_when_their_count_changed(
     service: ChatService, fanout: RecordingFanout
 ) -> None:
+    await service.connect("alice", "sa")
+    await service.connect("bob", "sb")
     chat_id = await direct(service)
     await service.send_message("alice", send(chat_id, "1", "a1"), None)
     await service.wait_background()
     assert [d.users for d in fanout.events("unread_count")] == [("bob",)]
     fanout.clear()
-    await service.send_message("bob", send(chat_id, "2", "b1"), None)  # bob had 1 unread: now 0
+    await service.send_message("bob", send(chat_id, "2", "b1"), "sb")  # bob had 1 unread: now 0
     await service.wait_background()
     sent = {d.users[0]: d.data for d in fanout.events("unread_count")}
     assert sent == {
