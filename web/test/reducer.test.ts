@@ -314,6 +314,19 @@ describe("read receipts and unread counts", () => {
     expect(selectReadTarget(c1(s), "alice")).toBe(3);
   });
 
+  it("keeps unread messages of chats it never opened in the total", () => {
+    // the server's total counts c1 (5) and chats this client does not know (2)
+    let s = chatReducer(joined(), { type: "unread_count", event: { chatId: "c1", unreadCount: 5, totalUnread: 7 } });
+    s = chatReducer(s, { type: "read_acked", chatId: "c1", readSeq: 3, unreadCount: 0 });
+    expect(s.totalUnread).toBe(2);
+    s = chatReducer(s, { type: "chat_info", chat: chat({ unreadCount: 1 }) });
+    expect(s.totalUnread).toBe(3);
+    s = chatReducer(s, { type: "unread_count", event: { chatId: "c1", unreadCount: 0, totalUnread: 2 } });
+    expect(s.totalUnread).toBe(2);
+    s = chatReducer(s, { type: "read_acked", chatId: "c1", readSeq: 4, unreadCount: 0 });
+    expect(s.totalUnread).toBe(2);
+  });
+
   it("takes unread counts from the server", () => {
     const s = chatReducer(joined(), { type: "unread_count", event: { chatId: "c1", unreadCount: 5, totalUnread: 7 } });
     expect(c1(s).unreadCount).toBe(5);

@@ -291,10 +291,13 @@ function applyChatInfo(chat: ChatState, info: Chat): ChatState {
   };
 }
 
-function totalOf(chats: Record<string, ChatState>): number {
-  let n = 0;
-  for (const c of Object.values(chats)) n += c.unreadCount;
-  return n;
+// The server's totalUnread covers every chat of the user, also those this client never
+// opened; a count learnt for one chat (join, chat info, read ack) moves the total by that
+// chat's change only, so the chats the client does not know about stay counted.
+function withTotal(before: ChatClientState, after: ChatClientState, chatId: string): ChatClientState {
+  const was = before.chats[chatId]?.unreadCount ?? 0;
+  const now = after.chats[chatId]?.unreadCount ?? 0;
+  return now === was ? after : { ...after, totalUnread: Math.max(0, after.totalUnread + now - was) };
 }
 
 // ---------------------------------------------------------------- reducer
@@ -368,7 +371,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       if (recipientId !== undefined && next.directChats[recipientId] !== info.id) {
         next = { ...next, directChats: { ...next.directChats, [recipientId]: info.id } };
       }
-      return { ...next, totalUnread: totalOf(next.chats) };
+      return withTotal(state, next, info.id);
     }
 
     case "chat_left":
@@ -381,7 +384,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
         const behind = c.loaded && action.chat.lastSeq > Math.max(c.syncedSeq, lastSeqOf(c.messages));
         return behind ? { ...c, gap: true } : c;
       });
-      return { ...next, totalUnread: totalOf(next.chats) };
+      return withTotal(state, next, action.chat.id);
     }
 
     case "message_received": {
@@ -515,7 +518,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
         unreadCount: action.unreadCount,
         readSeqs: state.me ? maxReadSeqs(chat.readSeqs, { [state.me]: action.readSeq }) : chat.readSeqs,
       }));
-      return { ...next, totalUnread: totalOf(next.chats) };
+      return withTotal(state, next, action.chatId);
     }
 
     case "read_failed":
