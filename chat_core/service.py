@@ -278,7 +278,11 @@ class ChatService:
         finally:
             ticket.finish()
         if result.created and self._background_allowed and user_id in self.viewers.sids_by_user:
-            self._spawn(self._read_up_to_own(user_id, result.message))
+            # decided now when this node holds the sender's counts (nothing left to run when
+            # there is nothing to mark); the mark itself is written after the ack
+            unread = self.unread.count(user_id, request.chat_id)
+            if unread is None or unread > 0:
+                self._spawn(self._read_up_to_own(user_id, result.message))
         return result
 
     async def _read_up_to_own(self, user_id: str, message: Message) -> None:

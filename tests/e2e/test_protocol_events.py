@@ -165,7 +165,7 @@ async def test_unread_count_and_messages_read(clients: Any, transport: list[str]
     last = await b.wait_for("unread_count", lambda d: d["unreadCount"] == 2)
     assert last == {"chatId": chat_id, "unreadCount": 2, "totalUnread": 2}
     await b_idle.wait_for("unread_count", lambda d: d["unreadCount"] == 2)
-    # the sender's own send advances their read mark
+    # a sender's own messages are never unread to them
     info = await a.ok("get_chat_info", {"chatId": chat_id})
     assert info["chat"]["unreadCount"] == 0
     assert (await b.ok("get_chat_info", {"chatId": chat_id}))["chat"]["unreadCount"] == 2
@@ -190,6 +190,35 @@ async def test_unread_count_and_messages_read(clients: Any, transport: list[str]
     ack = await b.ok("mark_messages_read", {"chatId": chat_id, "upToSeq": 1})
     assert ack["readSeq"] == m2["seq"] and ack["unreadCount"] == 0
     await a.assert_none("messages_read", within=0.3)
+
+
+async def test_total_unread_spans_chats_and_a_reply_reads_what_came_before(clients: Any, transport: list[str]) -> None:
+    alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+    c = await clients(carol, transport)
+    with_alice = await open_direct(a, bob)
+    with_carol = await open_direct(c, bob)
+    await send(a, with_alice, "one")
+    await send(a, with_alice, "two")
+    await send(c, with_carol, "three")
+    assert await b.wait_for("unread_count", lambda d: d["chatId"] == with_carol) == {
+        "chatId": with_carol,
+        "unreadCount": 1,
+        "totalUnread": 3,
+    }
+    joined = (await b.ok("join_chat", {"chatId": with_alice}))["chat"]
+    assert joined["unreadCount"] == 2
+    b.clear()
+    reply = await send(b, with_alice, "a reply reads what it answers")
+    assert await b.wait_for("unread_count") == {"chatId": with_alice, "unreadCount": 0, "totalUnread": 1}
+    assert await a.wait_for("messages_read") == {"chatId": with_alice, "userId": bob, "readSeq": reply["seq"]}
+    a.clear()
+    await send(b, with_alice, "nothing unread before this one: no read mark is written")
+    await send(a, with_alice, "barrier")
+    await b.wait_for("new_message", lambda m: m["content"] == "barrier")
+    await b.wait_for("unread_count", lambda d: d["chatId"] == with_alice and d["unreadCount"] == 1)
+    assert a.of("messages_read", lambda d: d["userId"] == bob) == []
 
 
 async def test_join_and_leave_announcements(clients: Any, transport: list[str]) -> None:

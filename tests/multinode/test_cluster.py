@@ -181,3 +181,48 @@ async def test_a_redis_restart_mid_stream_loses_nothing_once_clients_resync(clus
     finally:
         await bob.close()
         await disconnect_all(alice)
+
+
+@pytest.mark.parametrize("cluster", ["dynamodb"], indirect=True)
+async def test_one_chat_sent_to_from_two_nodes_at_once_acks_within_5s(cluster: Cluster) -> None:
+    """Sends to one chat overlap their store round trips (no per-chat queue behind three writes
+    each): 100 at once from each of two nodes, on DynamoDB (moto server), all ack within 5 s;
+    each node emits its own in seq order, and the history holds each message once."""
+    alice_id, bob_id = unique("alice"), unique("bob")
+    alice = await Recorder(cluster.url(0), cluster.token(alice_id), name="alice").connect()
+    bob = await Recorder(cluster.url(1), cluster.token(bob_id), name="bob").connect()
+    try:
+        chat_id = await open_direct(alice, bob_id)
+        await bob.ok("join_chat", {"chatId": chat_id})
+
+        async def burst(client: Recorder, tag: str) -> list[dict[str, object]]:
+            return await asyncio.gather(
+                *(
+                    client.ok(
+                        "send_message",
+                        {"chatId": chat_id, "content": f"{tag}{i}", "clientMessageId": f"{tag}{i}"},
+                        timeout=30,
+                    )
+                    for i in range(100)
+                )
+            )
+
+        started = asyncio.get_running_loop().time()
+        acks = await asyncio.gather(burst(alice, "a"), burst(bob, "b"))
+        elapsed = asyncio.get_running_loop().time() - started
+        assert elapsed < 5.0, f"200 sends into one chat took {elapsed:.1f} s"
+        seqs = [int(a["message"]["seq"]) for acked in acks for a in acked]  # type: ignore[call-overload]
+        assert len(set(seqs)) == 200
+        for client, other in ((alice, "b"), (bob, "a")):
+            received = await client.wait_count("new_message", 100, timeout=20)
+            assert [m["content"][0] for m in received] == [other] * 100
+            assert [m["seq"] for m in received] == sorted(m["seq"] for m in received)
+        history = await alice.ok("get_messages", {"chatId": chat_id, "afterSeq": 0, "limit": 100})
+        rest = await alice.ok(
+            "get_messages", {"chatId": chat_id, "afterSeq": history["messages"][-1]["seq"], "limit": 100}
+        )
+        stored = [m["clientMessageId"] for m in history["messages"] + rest["messages"]]
+        assert sorted(stored) == sorted([f"a{i}" for i in range(100)] + [f"b{i}" for i in range(100)])
+        assert not rest["hasMore"]
+    finally:
+        await disconnect_all(alice, bob)
