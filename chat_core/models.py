@@ -27,8 +27,8 @@ class Chat:
     Membership is fixed when the chat is created (protocol v1 has no add/remove member),
     which is what lets nodes cache it without invalidation.
 
-    `last_seq` is the highest seq handed out: every stored message has a seq at or below it, and
-    seqs may have gaps (a seq whose write failed or was abandoned), so it is not a message count.
+    `last_seq` is the seq of the last stored message (0 for none). Seqs may have gaps (a seq
+    whose write failed, or that a retry turned out not to need), so it is not a message count.
     `read_seqs` are the marks members set (mark_read); sending does not move them.
     """
 
