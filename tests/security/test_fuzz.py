@@ -30,6 +30,11 @@ from tests.unit.fakes import RecordingFanout
 
 from .helpers import bearer, db_snapshot
 
+#: the socket test runs its client's loop only while a call is in flight (hypothesis drives it
+#: between calls), so the client answers no ping in between: on a busy machine the fast test
+#: heartbeat (1 s + 2 s) dropped it mid-run. The Engine.IO defaults leave a minute.
+SERVER_ENV = {"CHAT_PING_INTERVAL_S": "25", "CHAT_PING_TIMEOUT_S": "20"}
+
 EVENTS = [
     "join_chat",
     "leave_chat",
