@@ -1,16 +1,17 @@
-"""DynamoDB implementation of the Store port: one table, one sparse index (see docs/dynamodb.md).
+"""DynamoDB implementation of the Store port: one table, a sparse global index and a sparse local
+index (see docs/dynamodb.md).
 
 boto3 is synchronous; every call runs in a dedicated thread pool so the event loop never blocks.
-Throttling is retried by botocore (standard/adaptive retry mode); transaction conflicts by this
-module, with jittered exponential backoff. When retries run out the caller gets Unavailable and
-nothing is half-written: a message and its idempotency record are one transaction, and a seq is
-handed back to the counter only when it provably reached no item.
+Throttling is retried by botocore (standard/adaptive retry mode); transaction conflicts (chat
+creation is the one transaction) by this module, with jittered exponential backoff. When retries
+run out the caller gets Unavailable and nothing is half-written: a message is one item, stored by
+one conditional PutItem keyed by its idempotency key, after its seq was handed out by one
+UpdateItem of the chat; a seq whose message was never stored stays a gap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import random
@@ -32,10 +33,10 @@ from ..models import (
     Message,
     MessagePage,
     Presence,
-    UnreadCounts,
+    UnreadEntry,
 )
 from .cursor import decode_inbox_cursor, encode_inbox_cursor
-from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, TTL_ATTRIBUTE
+from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, LSI1, LSI1_SK, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from botocore.config import _RetryDict
@@ -47,17 +48,16 @@ Item = dict[str, Any]
 """A DynamoDB item in the low-level wire format ({"S": ...}, {"N": ...})."""
 
 META: Final = "META"
-SEQ: Final = "SEQ"
 PRESENCE: Final = "PRESENCE"
 NODES_PK: Final = "NODES"
 IDLE_PK: Final = "IDLE"
 SEQ_DIGITS: Final = 16
+UNREAD_QUERIES: Final = 16
+"""Concurrent Queries of one unread_entries call (one per chat with messages above the mark)."""
 CONNECTION_TTL_S: Final = 7 * 24 * 3600
 """Garbage collection of connection records nobody reaped; presence never waits for it."""
 
-THROTTLED: Final = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
+THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 TRANSIENT: Final = THROTTLED | {
     "InternalServerError",
     "ServiceUnavailable",
@@ -82,12 +82,14 @@ def member_sk(user_id: str) -> str:
     return f"MEMBER#{user_id}"
 
 
-def message_sk(seq: int) -> str:
+def seq_key(seq: int) -> str:
+    """A message's lsi1 sort key: seq order is string order."""
     return f"MSG#{seq:0{SEQ_DIGITS}d}"
 
 
 def cmid_sk(sender_id: str, client_message_id: str) -> str:
-    # user ids never contain '#', so the sender/clientMessageId split is unambiguous
+    """A message's sort key, its idempotency key. User ids never contain '#', so the
+    sender/clientMessageId split is unambiguous."""
     return f"CMID#{sender_id}#{client_message_id}"
 
 
@@ -118,12 +120,15 @@ class _Cancelled(Exception):
 
     def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
         super().__init__([r.get("Code") for r in reasons])
-        self.codes = [str(r.get("Code") or "None") for r in reasons]
-        self.items: list[Item | None] = [r.get("Item") for r in reasons]
 
 
-class _NotApplied(Unavailable):
-    """Unavailable, and the request certainly changed nothing (throttled or cancelled)."""
+def _message_item(message: Message) -> Item:
+    """The one item of a message: keyed by its idempotency key, in lsi1 by its seq."""
+    return {
+        **_key(chat_pk(message.chat_id), cmid_sk(message.sender_id, message.client_message_id)),
+        LSI1_SK: _s(seq_key(message.seq)),
+        **_message_map(message),
+    }
 
 
 def _message_map(message: Message) -> Item:
@@ -232,15 +237,11 @@ class DynamoStore:
         if "TransactItems" not in kwargs and "RequestItems" not in kwargs:
             kwargs.setdefault("TableName", self._table)
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, functools.partial(method, **kwargs)
-            )
+            return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(method, **kwargs))
         except RuntimeError as closed:  # the executor was shut down: the store is closed
             raise Unavailable("store is closed") from closed
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code in THROTTLED:
-                raise _NotApplied(f"DynamoDB {operation}: {code}") from error
             if code in TRANSIENT:
                 raise Unavailable(f"DynamoDB {operation}: {code}") from error
             raise
@@ -258,12 +259,10 @@ class DynamoStore:
             try:
                 # one token per attempt: botocore's own retries of this attempt replay it, so an
                 # attempt whose answer was lost is not applied twice
-                await self._call(
-                    "transact_write_items", TransactItems=items, ClientRequestToken=uuid.uuid4().hex
-                )
+                await self._call("transact_write_items", TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
                 return
             except ClientError as error:
-                # throttling of the request itself was retried by botocore already (_NotApplied
+                # throttling of the request itself was retried by botocore already (Unavailable
                 # propagates); conflicts and throttling inside a transaction are retried here
                 code = error.response.get("Error", {}).get("Code", "")
                 if code != "TransactionCanceledException":
@@ -272,7 +271,7 @@ class DynamoStore:
                 codes = {str(r.get("Code") or "None") for r in reasons}
                 if "ConditionalCheckFailed" in codes or not codes & TRANSIENT_REASONS:
                     raise _Cancelled(reasons) from error
-        raise _NotApplied("DynamoDB transaction: retries exhausted")
+        raise Unavailable("DynamoDB transaction: retries exhausted")
 
     async def _get(self, pk: str, sk: str) -> Item | None:
         answer = await self._call("get_item", Key=_key(pk, sk), ConsistentRead=True)
@@ -309,7 +308,7 @@ class DynamoStore:
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     return
-            raise _NotApplied("DynamoDB BatchGetItem: unprocessed keys left")
+            raise Unavailable("DynamoDB BatchGetItem: unprocessed keys left")
 
         await asyncio.gather(*(one_batch(batch) for batch in _chunks(unique, 100)))
         return found
@@ -366,18 +365,16 @@ class DynamoStore:
             "Item": meta,
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        # the seq counter exists from the start, so a send to an unknown chat fails on it
-        counter: Item = {**_key(pk, SEQ), "n": _n(0)}
         try:
             if len(member_items) <= 98:
-                puts = [{"Put": {"TableName": self._table, "Item": i}} for i in [counter, *member_items]]
+                puts = [{"Put": {"TableName": self._table, "Item": i}} for i in member_items]
                 await self._transact([{"Put": put_meta}, *puts])
             else:
-                # Too many for one transaction: counter and members first, META last. Readers
-                # ignore members of a chat without META, so a crash in between shows nothing.
+                # Too many for one transaction: members first, META last. Readers ignore members
+                # of a chat without META and a send needs META, so a crash in between shows nothing.
                 if await self._get(pk, META) is not None:
                     raise _Cancelled([{"Code": "ConditionalCheckFailed"}])
-                await self._batch_put([counter, *member_items])
+                await self._batch_put(member_items)
                 try:
                     await self._call("put_item", **put_meta)
                 except ClientError as error:
@@ -403,10 +400,10 @@ class DynamoStore:
         return created, True
 
     async def get_chat(self, chat_id: str) -> Chat | None:
-        items = await self._chat_items(chat_id)
+        items, last = await asyncio.gather(self._chat_items(chat_id), self._last_message(chat_id))
         if not items or items[-1]["sk"]["S"] != META:
             return None
-        return self._chat_from(items[-1], items[:-1])
+        return self._chat_from(items[-1], items[:-1], last)
 
     async def _chat_items(self, chat_id: str) -> list[Item]:
         """The chat's MEMBER items then its META: MEMBER#... sorts just before META, one Query."""
@@ -416,10 +413,23 @@ class DynamoStore:
             ConsistentRead=True,
         )
 
+    async def _last_message(self, chat_id: str) -> Message | None:
+        """The newest stored message: the last entry of the chat in lsi1."""
+        answer = await self._call(
+            "query",
+            IndexName=LSI1,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(chat_pk(chat_id))},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = answer.get("Items", [])
+        return _message_from(items[0]) if items else None
+
     @staticmethod
-    def _chat_from(meta: Item, member_items: Sequence[Item]) -> Chat:
+    def _chat_from(meta: Item, member_items: Sequence[Item], last: Message | None) -> Chat:
         ordered = sorted(member_items, key=lambda i: _int(i, "idx"))
-        last = meta.get("lastMessage")
         title = _str(meta, "title")
         chat_type = meta["type"]["S"]
         return Chat(
@@ -428,9 +438,11 @@ class DynamoStore:
             title=title,
             members=tuple(i["userId"]["S"] for i in ordered),
             created_at_ms=_int(meta, "createdAt"),
-            last_seq=_int(meta, "lastSeq"),
+            # the seq of the last stored message; META's lastSeq is the last one handed out,
+            # which may be a gap (a failed write, a repeat) or a write still in flight
+            last_seq=last.seq if last is not None else 0,
             last_activity_ms=_int(meta, "lastActivity"),
-            last_message=_message_from(last["M"]) if last is not None else None,
+            last_message=last,
             read_seqs={i["userId"]["S"]: _int(i, "readSeq") for i in ordered},
         )
 
@@ -462,8 +474,12 @@ class DynamoStore:
             position = (-after[0], after[1])
             order = [m for m in order if (-_int(m, "lastActivity"), m["chatId"]["S"]) > position]
         page = order[: max(limit, 0)]
-        member_lists = await asyncio.gather(*(self._members(m["chatId"]["S"]) for m in page))
-        chats = tuple(self._chat_from(m, ms) for m, ms in zip(page, member_lists, strict=True))
+        ids = [m["chatId"]["S"] for m in page]
+        member_lists, lasts = await asyncio.gather(
+            asyncio.gather(*(self._members(c) for c in ids)),
+            asyncio.gather(*(self._last_message(c) for c in ids)),
+        )
+        chats = tuple(self._chat_from(m, ms, last) for m, ms, last in zip(page, member_lists, lasts, strict=True))
         next_cursor = None
         if len(order) > len(page) and page:
             next_cursor = encode_inbox_cursor(_int(page[-1], "lastActivity"), page[-1]["chatId"]["S"])
@@ -478,110 +494,44 @@ class DynamoStore:
         client_message_id: str,
         message_id: str,
         now_ms: int,
+        on_seq: Callable[[int], None] | None = None,
     ) -> AppendResult:
-        pk = chat_pk(chat_id)
-        seq = await self._allocate_seq(pk)
-        message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
-        idempotency_key = _key(pk, cmid_sk(sender_id, client_message_id))
-        puts: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {**_key(pk, message_sk(seq)), **_message_map(message)},
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {**idempotency_key, "seq": _n(seq), "id": _s(message_id)},
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-        ]
-        read_mark = {
-            "Update": {
-                "TableName": self._table,
-                "Key": _key(pk, member_sk(sender_id)),
-                "UpdateExpression": "SET readSeq = :seq",
-                "ConditionExpression": "attribute_exists(pk) AND readSeq < :seq",
-                "ExpressionAttributeValues": {":seq": _n(seq)},
-            }
-        }
-        items = [*puts, read_mark]
-        while True:
-            try:
-                await self._transact(items)
-                break
-            except _Cancelled as cancelled:
-                codes = cancelled.codes + ["None"] * (3 - len(cancelled.codes))
-                if codes[1] == "ConditionalCheckFailed":
-                    first = cancelled.items[1] or await self._get(pk, idempotency_key["sk"]["S"])
-                    if first is not None and _int(first, "seq") == seq:
-                        break  # our own commit, answered twice
-                    await self._release_seq(pk, seq)
-                    return AppendResult(await self._repeat(chat_id, first), created=False)
-                if codes[0] == "None" and codes[2] == "ConditionalCheckFailed" and len(items) == 3:
-                    items = puts  # the sender's mark is at or past this seq already
-                    continue
-                raise Unavailable(f"append_message cancelled: {cancelled.codes}") from None
-            except _NotApplied:
-                first = await self._get(pk, idempotency_key["sk"]["S"])
-                if first is not None and _int(first, "seq") == seq:
-                    break  # an earlier attempt did commit; its answer was lost
-                if first is None:
-                    await self._release_seq(pk, seq)
-                raise
-        await self._publish(message)
-        return AppendResult(message, created=True)
-
-    async def _allocate_seq(self, pk: str) -> int:
+        # 1. hand out the seq: the only write to an item other than the message (1 unit)
         answer = await self._update_if(
-            Key=_key(pk, SEQ),
-            UpdateExpression="ADD n :one",
+            Key=_key(chat_pk(chat_id), META),
+            UpdateExpression="SET lastSeq = lastSeq + :one, lastActivity = :now",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":one": _n(1)},
+            ExpressionAttributeValues={":one": _n(1), ":now": _n(now_ms)},
             ReturnValues="UPDATED_NEW",
         )
         if answer is None:
             raise NotFound("chat not found")
-        return _int(answer["Attributes"], "n")
-
-    async def _release_seq(self, pk: str, seq: int) -> None:
-        """Give back a seq that reached no item, if no later one was handed out meanwhile."""
-        with contextlib.suppress(Unavailable):  # else a gap, which the contract allows
-            await self._update_if(
-                Key=_key(pk, SEQ),
-                UpdateExpression="SET n = :prev",
-                ConditionExpression="n = :seq",
-                ExpressionAttributeValues={":prev": _n(seq - 1), ":seq": _n(seq)},
+        seq = _int(answer["Attributes"], "lastSeq")
+        if on_seq is not None:
+            on_seq(seq)
+        # 2. store the message under its idempotency key, unless that key holds one already.
+        # Nothing is half-written: until this put the seq is a gap; after it, the message is
+        # complete. Throttling or an error here leaves the seq a gap; the client's retry (same
+        # clientMessageId) stores the message under a new seq or finds the stored one.
+        message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
+        try:
+            await self._call(
+                "put_item",
+                Item=_message_item(message),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-
-    async def _repeat(self, chat_id: str, first: Item | None) -> Message:
-        if first is None:
-            raise Unavailable("idempotency record vanished; retry")
-        item = await self._get(chat_pk(chat_id), message_sk(_int(first, "seq")))
-        if item is None:
-            raise Unavailable("message of an idempotency record not found; retry")
-        message = _message_from(item)
-        # a first attempt that stored the message but failed before the chat summary moved
-        # is completed here, so a client's retry heals what an Unavailable left behind
-        await self._publish(message)
-        return message
-
-    async def _publish(self, message: Message) -> None:
-        """Move the chat's last seq, last message and activity to `message` unless a later one is there."""
-        await self._update_if(
-            Key=_key(chat_pk(message.chat_id), META),
-            UpdateExpression="SET lastSeq = :seq, lastActivity = :now, lastMessage = :m",
-            ConditionExpression="attribute_exists(pk) AND lastSeq < :seq",
-            ExpressionAttributeValues={
-                ":seq": _n(message.seq),
-                ":now": _n(message.created_at_ms),
-                ":m": {"M": _message_map(message)},
-            },
-        )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+            if not old:  # DynamoDB returns the item that failed the condition; never empty
+                raise Unavailable("message put refused without the stored message; retry") from None
+            first = _message_from(old)
+            # the same seq: an earlier attempt of this very put committed, its answer was lost
+            # and botocore sent it again
+            return AppendResult(first, created=first.seq == seq)
+        return AppendResult(message, created=True)
 
     async def list_messages(
         self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
@@ -593,11 +543,13 @@ class DynamoStore:
             return MessagePage(messages=(), has_more=False)
         forward = after_seq is not None
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "IndexName": LSI1,
+            "KeyConditionExpression": "pk = :pk AND #seq BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#seq": LSI1_SK},
             "ExpressionAttributeValues": {
                 ":pk": _s(chat_pk(chat_id)),
-                ":lo": _s(message_sk(low)),
-                ":hi": _s(message_sk(high)),
+                ":lo": _s(seq_key(low)),
+                ":hi": _s(seq_key(high)),
             },
             "ConsistentRead": True,
             "ScanIndexForward": forward,
@@ -635,42 +587,55 @@ class DynamoStore:
             return _int(old, "readSeq")
         return up_to_seq
 
-    async def unread_counts(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, UnreadCounts]:
-        users = list(dict.fromkeys(user_ids))
+    async def unread_entries(self, user_id: str, chat_ids: Sequence[str] | None = None) -> dict[str, UnreadEntry]:
+        ids = await self._user_chat_ids(user_id) if chat_ids is None else chat_ids
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        # read marks and last seqs, strongly consistent; a chat without both items is not one of
+        # the user's (a chat_ids entry the user is no member of, or a chat still being created)
+        found = await self._batch_get(
+            [key for c in ids for key in ((chat_pk(c), META), (chat_pk(c), member_sk(user_id)))]
+        )
+        limit = asyncio.Semaphore(UNREAD_QUERIES)
 
-        # this chat's read marks in one Query (a 500-member group is ~13 read units, not 500);
-        # the users' other chats through the membership index, their items by BatchGetItem
-        async def memberships() -> list[list[str]]:
-            return list(await asyncio.gather(*(self._user_chat_ids(u) for u in users)))
-
-        this_chat, chat_lists = await asyncio.gather(self._chat_items(chat_id), memberships())
-        found = {(i["pk"]["S"], i["sk"]["S"]): i for i in this_chat}
-        others = {
-            u: [c for c in dict.fromkeys(cs) if c != chat_id] for u, cs in zip(users, chat_lists, strict=True)
-        }
-        keys = [
-            key
-            for user, chats in others.items()
-            for chat in chats
-            for key in ((chat_pk(chat), META), (chat_pk(chat), member_sk(user)))
-        ]
-        # other chats only feed the total badge: eventually consistent reads cost half
-        found.update(await self._batch_get(keys, consistent=False))
-
-        def unread(user: str, chat: str) -> int:
-            meta = found.get((chat_pk(chat), META))
-            member = found.get((chat_pk(chat), member_sk(user)))
+        async def entry(chat_id: str) -> UnreadEntry | None:
+            meta = found.get((chat_pk(chat_id), META))
+            member = found.get((chat_pk(chat_id), member_sk(user_id)))
             if meta is None or member is None:
-                return 0
-            return max(0, _int(meta, "lastSeq") - _int(member, "readSeq"))
+                return None
+            read_seq, last_seq = _int(member, "readSeq"), _int(meta, "lastSeq")
+            if last_seq <= read_seq:
+                return UnreadEntry(read_seq=read_seq, count=0, counted_to=read_seq)
+            async with limit:
+                # every seq above the mark up to last_seq; only seq and sender come back, but
+                # the units are those of the whole items (lsi1 projects ALL)
+                items = await self._query_all(
+                    IndexName=LSI1,
+                    KeyConditionExpression="pk = :pk AND #seq BETWEEN :lo AND :hi",
+                    ProjectionExpression="#n, senderId",
+                    ExpressionAttributeNames={"#seq": LSI1_SK, "#n": "seq"},
+                    ExpressionAttributeValues={
+                        ":pk": _s(chat_pk(chat_id)),
+                        ":lo": _s(seq_key(read_seq + 1)),
+                        ":hi": _s(seq_key(last_seq)),
+                    },
+                    ConsistentRead=True,
+                )
+            count = 0
+            missing: set[int] = set()
+            expected = read_seq + 1
+            for item in items:  # in seq order
+                seq = _int(item, "seq")
+                missing.update(range(expected, seq))
+                expected = seq + 1
+                if item["senderId"]["S"] != user_id:
+                    count += 1
+            missing.update(range(expected, last_seq + 1))
+            return UnreadEntry(read_seq=read_seq, count=count, counted_to=last_seq, missing=frozenset(missing))
 
-        result: dict[str, UnreadCounts] = {}
-        for user in users:
-            here = unread(user, chat_id)
-            result[user] = UnreadCounts(
-                chat_unread=here, total_unread=here + sum(unread(user, c) for c in others[user])
-            )
-        return result
+        entries = await asyncio.gather(*(entry(c) for c in ids))
+        return {c: e for c, e in zip(ids, entries, strict=True) if e is not None}
 
     async def contacts(self, user_id: str) -> set[str]:
         chat_ids = await self._user_chat_ids(user_id)

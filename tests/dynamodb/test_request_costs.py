@@ -2,13 +2,24 @@
 
 Requests are counted with botocore's `provide-client-params` / `after-call` hooks on the store's
 client. Units are computed from item sizes with DynamoDB's published rules, because moto's
-ConsumedCapacity is not DynamoDB's (it reports 0.5 for an UpdateItem): a write is
-ceil(max(old, new item size) / 1 KB) units (twice that inside a transaction) plus one unit per
-index entry written (two when an index key changes); a strongly consistent read is
-ceil(size / 4 KB) per item (GetItem, BatchGetItem) or per Query page total, half for eventually
-consistent reads and index queries. The numbers go to a temporary file, so that a test run
-leaves the tree as it was; `make cost` runs this test with CHAT_COST_OUTPUT=docs/cost-measured.json
-to refresh the committed figures, which docs/cost.md explains.
+ConsumedCapacity is not DynamoDB's (it reports 0.5 for an UpdateItem):
+
+- a write is ceil(max(old, new item size) / 1 KB) units, at least 1 (a conditional write that
+  fails costs the same), twice that inside a transaction;
+- gsi1 (KEYS_ONLY): 1 unit per index entry put or deleted (2 when its key changes), nothing when
+  an update leaves the key alone;
+- lsi1 (ALL): the index entry is the whole item, ceil(size / 1 KB) units; putting or deleting an
+  entry costs its size, changing its key costs both, and any change to an item that stays in the
+  index under the same key rewrites the entry (ALL projects every attribute); an item without
+  lsi1sk is not in it;
+- a strongly consistent read is ceil(size / 4 KB) per item (GetItem, BatchGetItem) or per Query
+  page total, half for eventually consistent reads and for gsi1 (which cannot be read strongly
+  consistent); lsi1 can. A Query is charged for the whole items it reads, whatever its
+  ProjectionExpression or FilterExpression returns, so such a Query is sized again without them.
+
+The numbers go to a temporary file, so that a test run leaves the tree as it was; `make cost` runs
+this test with CHAT_COST_OUTPUT=docs/cost-measured.json to refresh the committed figures, which
+docs/cost.md explains.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ import json
 import math
 import os
 import platform
+import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,9 +42,10 @@ import boto3
 import moto
 import pytest
 
+from chat_core.ids import direct_chat_id, group_chat_id, ulid
 from chat_core.models import Chat, ConnectionRef, Message
-from chat_core.stores.dynamodb import DynamoStore, _message_map, chat_pk, message_sk
-from chat_core.stores.dynamodb_schema import GSI1_PK, GSI1_SK
+from chat_core.stores.dynamodb import DynamoStore, _message_item, chat_pk
+from chat_core.stores.dynamodb_schema import GSI1_PK, GSI1_SK, LSI1, LSI1_SK
 
 from .conftest import TABLE, OpenStore
 
@@ -41,6 +55,20 @@ T0 = 1_764_000_000_000
 pytestmark = [pytest.mark.dynamodb, pytest.mark.slow]
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 CONTENT = "A typical chat message of about one hundred characters, sent between two people who chat a lot."
+LONG = 4000
+
+
+def user(name: str) -> str:
+    """A realistic user id: 36 characters, as a UUID subject of an identity provider."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def cmid(n: int) -> str:
+    """A clientMessageId as the web client makes it (crypto.randomUUID: 36 characters)."""
+    return str(uuid.UUID(int=n))
+
+
+ALICE, BOB = user("alice"), user("bob")
 
 
 def _value_size(value: dict[str, Any]) -> int:
@@ -67,30 +95,58 @@ def item_size(item: dict[str, Any] | None) -> int:
     return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
 
 
-def _index_key(item: dict[str, Any] | None) -> tuple[str, str] | None:
+def write_units(item: dict[str, Any] | None) -> int:
+    return max(1, math.ceil(item_size(item) / 1024))
+
+
+def _gsi_key(item: dict[str, Any] | None) -> tuple[str, str] | None:
     if not item or GSI1_PK not in item:
         return None
     return item[GSI1_PK]["S"], item[GSI1_SK]["S"]
+
+
+def _lsi_key(item: dict[str, Any] | None) -> str | None:
+    if not item or LSI1_SK not in item:
+        return None
+    return str(item[LSI1_SK]["S"])
+
+
+def lsi_write_units(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+    """lsi1 projects ALL: its entry is the item; an unchanged item writes nothing."""
+    old, new = _lsi_key(before), _lsi_key(after)
+    if before == after or (old is None and new is None):
+        return 0
+    if old is not None and old == new:
+        return max(1, math.ceil(max(item_size(before), item_size(after)) / 1024))
+    return (write_units(before) if old else 0) + (write_units(after) if new else 0)
 
 
 @dataclass
 class Tally:
     requests: Counter[str] = field(default_factory=Counter)
     write_units: float = 0.0
-    index_write_units: float = 0.0
+    gsi_write_units: float = 0.0
+    lsi_write_units: float = 0.0
     read_units: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         writes = sum(n for op, n in self.requests.items() if op in WRITES)
+        index = self.gsi_write_units + self.lsi_write_units
         return {
             "write_requests": writes,
             "read_requests": sum(self.requests.values()) - writes,
             "by_api": dict(sorted(self.requests.items())),
             "write_units": self.write_units,
-            "index_write_units": self.index_write_units,
+            "index_write_units": index,
+            "index_write_units_by_index": {"gsi1": self.gsi_write_units, "lsi1": self.lsi_write_units},
             "read_units": self.read_units,
-            "total_write_units": self.write_units + self.index_write_units,
+            "total_write_units": self.write_units + index,
         }
+
+
+def _referenced(params: dict[str, Any], kind: str, pattern: str) -> dict[str, Any]:
+    used = set(re.findall(pattern, params.get("KeyConditionExpression", "")))
+    return {k: v for k, v in params.get(kind, {}).items() if k in used}
 
 
 class Meter:
@@ -111,9 +167,7 @@ class Meter:
         self.current = None
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = self.probe.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get(
-            "Item"
-        )
+        item: dict[str, Any] | None = self.probe.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item")
         return item
 
     @staticmethod
@@ -134,15 +188,26 @@ class Meter:
             ]
         return [(key_of(params), False)]
 
+    def _read_items(self, params: dict[str, Any], parsed: dict[str, Any]) -> list[dict[str, Any]]:
+        """The whole items a Query read (what it is charged for), whatever it returned."""
+        if not {"ProjectionExpression", "FilterExpression", "Select"} & params.keys():
+            items: list[dict[str, Any]] = parsed.get("Items", [])
+            return items
+        again = {k: v for k, v in params.items() if k not in ("ProjectionExpression", "FilterExpression", "Select")}
+        for kind, pattern in (("ExpressionAttributeNames", r"#\w+"), ("ExpressionAttributeValues", r":\w+")):
+            again.pop(kind, None)
+            if used := _referenced(params, kind, pattern):
+                again[kind] = used
+        found: list[dict[str, Any]] = self.probe.query(**again).get("Items", [])
+        return found
+
     def _before(self, params: dict[str, Any], context: dict[str, Any], model: Any, **_: Any) -> None:
         if self.current is None:
             return
         operation = model.name
         context["meter_params"] = dict(params)
         if operation in WRITES:
-            context["meter_before"] = [
-                (key, txn, self._get(key)) for key, txn in self._written_keys(operation, params)
-            ]
+            context["meter_before"] = [(key, txn, self._get(key)) for key, txn in self._written_keys(operation, params)]
 
     def _after(self, parsed: dict[str, Any], context: dict[str, Any], model: Any, **_: Any) -> None:
         tally = self.current
@@ -156,17 +221,22 @@ class Meter:
                 after = self._get(key)
                 units = max(1, math.ceil(max(item_size(before), item_size(after)) / 1024))
                 tally.write_units += units * (2 if transactional else 1)
-                old, new = _index_key(before), _index_key(after)
+                old, new = _gsi_key(before), _gsi_key(after)
                 if old != new:
-                    tally.index_write_units += 2 if old and new else 1
+                    tally.gsi_write_units += 2 if old and new else 1
+                tally.lsi_write_units += lsi_write_units(before, after)
             return
-        factor = 1.0 if params.get("ConsistentRead") and "IndexName" not in params else 0.5
+        strongly = bool(params.get("ConsistentRead")) and params.get("IndexName") in (None, LSI1)
+        factor = 1.0 if strongly else 0.5
         if operation == "GetItem":
             tally.read_units += factor * max(1, math.ceil(item_size(parsed.get("Item")) / 4096))
         elif operation == "Query":
-            total = sum(item_size(i) for i in parsed.get("Items", []))
+            total = sum(item_size(i) for i in self._read_items(params, parsed))
             tally.read_units += factor * max(1, math.ceil(total / 4096))
         elif operation == "BatchGetItem":
+            # BatchGetItem asks for consistency per table, not at the top level
+            strongly = all(r.get("ConsistentRead") for r in params["RequestItems"].values())
+            factor = 1.0 if strongly else 0.5
             asked = sum(len(r["Keys"]) for r in params["RequestItems"].values())
             found = [i for items in parsed.get("Responses", {}).values() for i in items]
             each = sum(max(1, math.ceil(item_size(i) / 4096)) for i in found)
@@ -177,42 +247,44 @@ def chat(chat_id: str, members: list[str], type_: str = "group") -> Chat:
     return Chat(chat_id, type_, None if type_ == "direct" else "t", tuple(members), T0, 0, T0, None)  # type: ignore[arg-type]
 
 
-async def fill(store: DynamoStore, chat_id: str, sender: str, count: int, tag: str) -> None:
-    for i in range(count):
-        await store.append_message(chat_id, sender, CONTENT, f"{tag}-{i}", f"{tag}-m{i}", T0 + i)
+_sent = iter(range(1, 10**9))
+
+
+async def send(store: DynamoStore, chat_id: str, sender: str, content: str = CONTENT) -> Message:
+    n = next(_sent)
+    result = await store.append_message(chat_id, sender, content, cmid(n), ulid(T0 + n), T0 + n)
+    assert result.created
+    return result.message
+
+
+def message_item_size(chat_id: str, sender: str, content: str) -> int:
+    """Sized with a seq of 6 digits and a time of 13 significant digits: DynamoDB strips a
+    number's leading and trailing zeros, so T0 itself or seq 1000 would be smaller than most."""
+    return item_size(_message_item(Message(ulid(T0), chat_id, 987_654, sender, content, cmid(1), T0 + 123_457)))
+
+
+def max_content_at_3_units(chat_id: str, sender: str) -> int:
+    """The longest ASCII content whose message item still fits in 1 KB (1 unit, 1 index unit)."""
+    n = 0
+    while message_item_size(chat_id, sender, "x" * (n + 1)) <= 1024:
+        n += 1
+    return n
 
 
 def bulk_history(probe: Any, chat_id: str, sender: str, count: int) -> None:
-    """Write `count` messages straight into the table (moto copies the whole table on every
-    transaction, so sending 500 through the store would take minutes)."""
+    """Write `count` messages straight into the table, as the store writes them (one PutItem
+    each through the store would do the same, slower)."""
     items = [
-        {
-            "pk": {"S": chat_pk(chat_id)},
-            "sk": {"S": message_sk(seq)},
-            **_message_map(Message(f"h{seq}", chat_id, seq, sender, CONTENT, f"h{seq}", T0 + seq)),
-        }
+        _message_item(Message(ulid(T0 + seq), chat_id, seq, sender, CONTENT, cmid(10**6 + seq), T0 + seq))
         for seq in range(1, count + 1)
     ]
     for start in range(0, count, 25):
-        probe.batch_write_item(
-            RequestItems={TABLE: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
-        )
-    last = items[-1]
-    probe.update_item(
-        TableName=TABLE,
-        Key={"pk": {"S": chat_pk(chat_id)}, "sk": {"S": "SEQ"}},
-        UpdateExpression="SET n = :n",
-        ExpressionAttributeValues={":n": {"N": str(count)}},
-    )
+        probe.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]})
     probe.update_item(
         TableName=TABLE,
         Key={"pk": {"S": chat_pk(chat_id)}, "sk": {"S": "META"}},
-        UpdateExpression="SET lastSeq = :n, lastActivity = :t, lastMessage = :m",
-        ExpressionAttributeValues={
-            ":n": {"N": str(count)},
-            ":t": last["createdAt"],
-            ":m": {"M": {k: v for k, v in last.items() if k not in ("pk", "sk")}},
-        },
+        UpdateExpression="SET lastSeq = :n, lastActivity = :t",
+        ExpressionAttributeValues={":n": {"N": str(count)}, ":t": items[-1]["createdAt"]},
     )
 
 
@@ -220,94 +292,140 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
     store = await open_store()
     meter = Meter(store, boto3.client("dynamodb"))
     measure = meter.measure
+    direct = direct_chat_id(ALICE, BOB)
 
     with measure("create_direct_chat"):
-        await store.create_chat(chat("d1", ["alice", "bob"], "direct"))
-    await fill(store, "d1", "bob", 3, "warm")
+        await store.create_chat(chat(direct, [ALICE, BOB], "direct"))
+    for _ in range(3):
+        await send(store, direct, BOB)
     with measure("direct_message"):
-        sent = await store.append_message("d1", "alice", CONTENT, "k-direct", "m-direct", T0 + 10)
+        sent = await store.append_message(direct, ALICE, CONTENT, cmid(1), ulid(T0), T0 + 10)
     assert sent.created
     with measure("direct_message_repeat"):
-        repeat = await store.append_message("d1", "alice", CONTENT, "k-direct", "m-again", T0 + 12)
-    assert not repeat.created
-    with measure("unread_counts_direct_2_members"):
-        await store.unread_counts("d1", ["alice", "bob"])
+        repeat = await store.append_message(direct, ALICE, CONTENT, cmid(1), ulid(T0), T0 + 12)
+    assert not repeat.created and repeat.message == sent.message
+    largest = max_content_at_3_units(direct, ALICE)
+    with measure("direct_message_max_content_at_3_units"):
+        await send(store, direct, ALICE, "x" * largest)
+    with measure(f"direct_message_{LONG}_chars"):
+        await send(store, direct, ALICE, "x" * LONG)
     with measure("mark_read"):
-        await store.mark_read("d1", "bob", 5)
-    for i in range(20):
-        await store.create_chat(chat(f"bob{i}", ["bob", f"pal{i}"], "direct"))
-    with measure("unread_counts_direct_recipient_in_21_chats"):
-        await store.unread_counts("d1", ["alice", "bob"])
-    with measure("direct_message_4000_chars"):
-        await store.append_message("d1", "alice", "x" * 4000, "k-long", "m-long", T0 + 11)
+        await store.mark_read(direct, BOB, 5)
 
     for size in (2, 20, 500):
-        members = [f"g{size}-u{i:03d}" for i in range(size)]
+        members = [user(f"g{size}-{i}") for i in range(size)]
+        group = group_chat_id()
         with measure(f"create_group_{size}"):
-            await store.create_chat(chat(f"g{size}", members))
-        await fill(store, f"g{size}", members[0], 2, f"g{size}")
+            await store.create_chat(chat(group, members))
+        for _ in range(2):
+            await send(store, group, members[0])
         with measure(f"group_message_{size}_members"):
-            await store.append_message(f"g{size}", members[1], CONTENT, "k", "m", T0 + 100)
-        with measure(f"unread_counts_group_{size}_members"):
-            await store.unread_counts(f"g{size}", members)
+            await send(store, group, members[1])
         with measure(f"get_chat_group_{size}_members"):
-            await store.get_chat(f"g{size}")
+            await store.get_chat(group)
 
-    await store.create_chat(chat("hist", ["alice", "bob"], "direct"))
-    bulk_history(meter.probe, "hist", "bob", 520)
+    # a user's unread book load (a node does it once per user, when it first needs the counts):
+    # every chat has news above the user's mark (5 messages by the friend, 1 by the user)
+    erin = user("erin")
+    chats = [direct_chat_id(erin, user(f"pal{i}")) for i in range(21)]
+    for i, chat_id in enumerate(chats):
+        await store.create_chat(chat(chat_id, [erin, user(f"pal{i}")], "direct"))
+        for _ in range(5):
+            await send(store, chat_id, user(f"pal{i}"))
+        await send(store, chat_id, erin)
+        if i == 0:
+            with measure("unread_entries_user_in_1_chat"):
+                entries = await store.unread_entries(erin)
+            assert entries[chat_id].count == 5
+    with measure("unread_entries_user_in_21_chats"):
+        entries = await store.unread_entries(erin)
+    assert len(entries) == 21 and {e.count for e in entries.values()} == {5}
+    with measure("unread_entries_one_chat"):
+        await store.unread_entries(erin, [chats[0]])
+    for chat_id in chats:
+        await store.mark_read(chat_id, erin, 6)
+    with measure("unread_entries_user_in_21_chats_all_read"):
+        entries = await store.unread_entries(erin)
+    assert {e.count for e in entries.values()} == {0}
+    hist = direct_chat_id(user("hist-a"), user("hist-b"))
+    await store.create_chat(chat(hist, [user("hist-a"), user("hist-b")], "direct"))
+    bulk_history(meter.probe, hist, user("hist-b"), 520)
+    with measure("unread_entries_one_chat_520_unread"):
+        entries = await store.unread_entries(user("hist-a"), [hist])
+    assert entries[hist].count == 520
+
     for missed in (10, 100, 500):
         with measure(f"join_with_recovery_of_{missed}"):
-            joined = await store.get_chat("hist")
+            joined = await store.get_chat(hist)
             assert joined is not None
-            page = await store.list_messages(
-                "hist", before_seq=None, after_seq=joined.last_seq - missed, limit=500
-            )
+            page = await store.list_messages(hist, before_seq=None, after_seq=joined.last_seq - missed, limit=500)
         assert len(page.messages) == missed
     with measure("join_latest_50"):
-        await store.get_chat("hist")
-        await store.list_messages("hist", before_seq=None, after_seq=None, limit=50)
+        await store.get_chat(hist)
+        await store.list_messages(hist, before_seq=None, after_seq=None, limit=50)
     with measure("history_page_50"):
-        page = await store.list_messages("hist", before_seq=300, after_seq=None, limit=50)
+        page = await store.list_messages(hist, before_seq=300, after_seq=None, limit=50)
     assert len(page.messages) == 50
+    with measure("get_chat_direct"):
+        await store.get_chat(direct)
 
+    carol = user("carol")
     for i in range(30):
-        await store.create_chat(chat(f"inbox{i}", ["carol", f"friend{i}"], "direct"))
+        await store.create_chat(chat(direct_chat_id(carol, user(f"friend{i}")), [carol, user(f"friend{i}")], "direct"))
+        await send(store, direct_chat_id(carol, user(f"friend{i}")), user(f"friend{i}"))
     with measure("list_chats_page_20_of_30"):
-        await store.list_chats("carol", 20, None)
+        listed = await store.list_chats(carol, 20, None)
+    assert len(listed.chats) == 20 and all(c.last_message is not None for c in listed.chats)
 
-    ref = ConnectionRef("dave", "sock-1", "node-1")
+    dave = user("dave")
+    ref = ConnectionRef(dave, "sock-1", "node-1")
     with measure("presence_open_first"):
         assert await store.open_connection(ref, T0) is True
     with measure("presence_open_second"):
-        await store.open_connection(ConnectionRef("dave", "sock-2", "node-1"), T0)
+        await store.open_connection(ConnectionRef(dave, "sock-2", "node-1"), T0)
     with measure("presence_close_not_last"):
-        await store.close_connection(ConnectionRef("dave", "sock-2", "node-1"), T0 + 1)
+        await store.close_connection(ConnectionRef(dave, "sock-2", "node-1"), T0 + 1)
     with measure("presence_close_last"):
         assert await store.close_connection(ref, T0 + 2) == 0
     with measure("presence_settle_offline"):
-        assert await store.settle_offline("dave", T0 + 3) is True
+        assert await store.settle_offline(dave, T0 + 3) is True
     with measure("presence_open_returning_user"):
-        assert await store.open_connection(ConnectionRef("dave", "sock-3", "node-1"), T0 + 5) is True
+        assert await store.open_connection(ConnectionRef(dave, "sock-3", "node-1"), T0 + 5) is True
     with measure("presence_heartbeat"):
         await store.touch_node("node-1", T0 + 4)
     with measure("presence_lookup_20_users"):
-        await store.presence([f"friend{i}" for i in range(20)])
+        await store.presence([user(f"friend{i}") for i in range(20)])
 
     results = meter.results
-    direct = results["direct_message"]
-    # the design target of issue 3: a direct message costs at most 3 writes and no read
-    assert direct["write_requests"] <= 3 and direct["read_requests"] == 0
-    assert direct["by_api"] == {"TransactWriteItems": 1, "UpdateItem": 2}
+    one = results["direct_message"]
+    # issue 12: a send costs at most 3 write units (table + index), no read, no transaction
+    assert one["by_api"] == {"PutItem": 1, "UpdateItem": 1}
+    assert one["total_write_units"] == 3 and one["read_units"] == 0
+    assert results["direct_message_max_content_at_3_units"]["total_write_units"] == 3
     for size in (2, 20, 500):
-        assert results[f"group_message_{size}_members"]["by_api"] == direct["by_api"]
-        assert results[f"group_message_{size}_members"]["total_write_units"] == direct["total_write_units"]
+        assert results[f"group_message_{size}_members"]["by_api"] == one["by_api"]
+        assert results[f"group_message_{size}_members"]["total_write_units"] == 3
+    # a repeat: the seq allocation and the put that fails its condition, nothing read or indexed
+    assert results["direct_message_repeat"]["by_api"] == {"PutItem": 1, "UpdateItem": 1}
+    assert results["direct_message_repeat"]["total_write_units"] == 2
+    assert results["direct_message_repeat"]["read_units"] == 0
     assert results["mark_read"]["by_api"] == {"UpdateItem": 1}
+    assert results["mark_read"]["total_write_units"] == 1
     assert results["presence_heartbeat"]["by_api"] == {"UpdateItem": 1}
 
-    write_measurements(Path(os.environ.get(OUTPUT_ENV) or tmp_path / "cost-measured.json"), results)
+    sizes = {
+        "user_id_chars": len(ALICE),
+        "client_message_id_chars": len(cmid(1)),
+        "message_id_chars": len(ulid(T0)),
+        "direct_chat_id_chars": len(direct),
+        "direct_message_item_bytes": message_item_size(direct, ALICE, CONTENT),
+        "max_content_chars_at_3_units": largest,
+        "chat_meta_item_bytes": item_size(meter._get({"pk": {"S": chat_pk(direct)}, "sk": {"S": "META"}})),
+    }
+    write_measurements(Path(os.environ.get(OUTPUT_ENV) or tmp_path / "cost-measured.json"), results, sizes)
 
 
-def write_measurements(output: Path, results: dict[str, Any]) -> None:
+def write_measurements(output: Path, results: dict[str, Any], sizes: dict[str, int]) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         json.dumps(
@@ -317,6 +435,7 @@ def write_measurements(output: Path, results: dict[str, Any]) -> None:
                 f"{moto.__version__} (Python {platform.python_version()}); units computed from item "
                 "sizes with DynamoDB's rules, see the module docstring",
                 "message_content_chars": len(CONTENT),
+                "sizes": sizes,
                 "operations": results,
             },
             indent=2,

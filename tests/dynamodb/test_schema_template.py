@@ -63,11 +63,19 @@ def test_template_table_agrees_with_schema() -> None:
     assert props["KeySchema"] == definition["KeySchema"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": schema.TTL_ATTRIBUTE, "Enabled": True}
     assert definition["SSESpecification"] == {"Enabled": props["SSESpecification"]["SSEEnabled"]}
-    template_indexes = {g["IndexName"]: g for g in props["GlobalSecondaryIndexes"]}
-    schema_indexes = {g["IndexName"]: g for g in definition["GlobalSecondaryIndexes"]}
-    assert template_indexes == schema_indexes
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        template_indexes = {g["IndexName"]: g for g in props[kind]}
+        schema_indexes = {g["IndexName"]: g for g in definition[kind]}
+        assert template_indexes == schema_indexes, kind
+    lsi1 = {i["IndexName"]: i for i in definition["LocalSecondaryIndexes"]}[schema.LSI1]
+    # a local index shares the table's partition key
+    assert lsi1["KeySchema"][0] == {"AttributeName": schema.PK, "KeyType": "HASH"}
+    assert lsi1["KeySchema"][1] == {"AttributeName": schema.LSI1_SK, "KeyType": "RANGE"}
     used = {k["AttributeName"] for k in props["KeySchema"]} | {
-        k["AttributeName"] for g in props["GlobalSecondaryIndexes"] for k in g["KeySchema"]
+        k["AttributeName"]
+        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+        for g in props[kind]
+        for k in g["KeySchema"]
     }
     assert used == set(_by_name(props["AttributeDefinitions"]))
 
@@ -79,10 +87,9 @@ def test_create_table_builds_that_table(aws: Any) -> None:
     assert described["KeySchema"] == definition["KeySchema"]
     assert _by_name(described["AttributeDefinitions"]) == _by_name(definition["AttributeDefinitions"])
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    indexes = {g["IndexName"]: (g["KeySchema"], g["Projection"]) for g in described["GlobalSecondaryIndexes"]}
-    assert indexes == {
-        g["IndexName"]: (g["KeySchema"], g["Projection"]) for g in definition["GlobalSecondaryIndexes"]
-    }
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        indexes = {g["IndexName"]: (g["KeySchema"], g["Projection"]) for g in described[kind]}
+        assert indexes == {g["IndexName"]: (g["KeySchema"], g["Projection"]) for g in definition[kind]}, kind
     ttl = aws.describe_time_to_live(TableName="chat-test")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": schema.TTL_ATTRIBUTE}
     backups = aws.describe_continuous_backups(TableName="chat-test")["ContinuousBackupsDescription"]
