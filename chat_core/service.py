@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import payloads, wire
 from .clock import now_ms
-from .errors import Invalid, NotFound, RateLimited
+from .errors import Invalid, NotFound, RateLimited, Unavailable
 from .ids import direct_chat_id, group_chat_id, ulid
 from .limits import RateLimiter
 from .models import (
@@ -36,6 +36,7 @@ JOIN_RECENT = 50
 JOIN_RECOVERY_MAX = 500
 MEMBERSHIP_CACHE_SIZE = 50_000
 REAP_BATCH = 500
+UNSURE_SENDS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class ChatService:
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_order = SendOrder(send_order_timeout_s)
+        self._unsure_sends: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._offline_checks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.unread = UnreadBook(self._load_unread, self._emit_unread, self._spawn)
@@ -259,19 +261,29 @@ class ChatService:
         self._limit(user_id, "send")
         members = await self._require_member(user_id, request.chat_id)
         ticket = self._send_order.begin(request.chat_id)
+        key = (request.chat_id, user_id, request.client_message_id)
         try:
-            result = await self.store.append_message(
-                request.chat_id,
-                user_id,
-                request.content,
-                request.client_message_id,
-                ulid(),
-                self._clock(),
-                on_seq=ticket.assign,
-            )
+            try:
+                result = await self.store.append_message(
+                    request.chat_id,
+                    user_id,
+                    request.content,
+                    request.client_message_id,
+                    ulid(),
+                    self._clock(),
+                    on_seq=ticket.assign,
+                )
+            except Unavailable:
+                if ticket.seq is not None:
+                    self._remember_unsure_send(key)
+                raise
             if result.created:
                 ticket.assign(result.message.seq)
                 await ticket.turn()
+            unsure = self._unsure_sends.pop(key, False)
+            if result.created or unsure:
+                # a repeat of a send that failed after its seq was handed out may be the first
+                # time that message is seen stored: it was never emitted, so it goes out now
                 await self.fanout.notify_members(
                     MemberNotice("new_message", wire.message(result.message), tuple(members), sid)
                 )
@@ -284,6 +296,13 @@ class ChatService:
             if unread is None or unread > 0:
                 self._spawn(self._read_up_to_own(user_id, result.message))
         return result
+
+    def _remember_unsure_send(self, key: tuple[str, str, str]) -> None:
+        """A send failed after its seq was handed out: its write may have landed (an answer lost
+        on the way back). Its retry through this node then emits the stored message."""
+        self._unsure_sends[key] = True
+        if len(self._unsure_sends) > UNSURE_SENDS_KEPT:
+            self._unsure_sends.popitem(last=False)
 
     async def _read_up_to_own(self, user_id: str, message: Message) -> None:
         """Replying reads what came before: a sender with unread messages in the chat has their

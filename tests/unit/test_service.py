@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from chat_core import payloads
-from chat_core.errors import Invalid, NotFound
+from chat_core.errors import Invalid, NotFound, Unavailable
 from chat_core.ids import direct_chat_id
-from chat_core.models import ConnectionRef
+from chat_core.models import AppendResult, ConnectionRef
 from chat_core.service import ChatService
 from chat_core.stores.sqlite import SqliteStore
 
@@ -87,11 +89,45 @@ async def test_a_retry_returns_the_first_message_and_delivers_nothing(
     assert len(fanout.events("new_message")) == 1
 
 
+class AnswerLostOnce:
+    """The store writes the first send, then its answer is lost (Unavailable after the seq was
+    handed out), as when DynamoDB applied a put whose response never came back."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.lost = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def append_message(self, *args: Any, on_seq: Callable[[int], None] | None = None) -> AppendResult:
+        result = await self._store.append_message(*args, on_seq=on_seq)
+        if not self.lost:
+            self.lost = True
+            if on_seq is not None:
+                on_seq(result.message.seq)
+            raise Unavailable("answer lost")
+        return result
+
+
+async def test_the_retry_of_a_send_whose_answer_was_lost_delivers_it_once(
+    store: SqliteStore, fanout: RecordingFanout
+) -> None:
+    service = ChatService(AnswerLostOnce(store), fanout, node_id="node-a")  # type: ignore[arg-type]
+    chat_id = await direct(service)
+    with pytest.raises(Unavailable):
+        await service.send_message("alice", send(chat_id, "hello", "k1"), None)
+    assert fanout.events("new_message") == []
+    retry = await service.send_message("alice", send(chat_id, "hello", "k1"), None)
+    assert not retry.created
+    again = await service.send_message("alice", send(chat_id, "hello", "k1"), None)
+    assert again.message == retry.message
+    assert [d.data["id"] for d in fanout.events("new_message")] == [retry.message.id]
+
+
 async def test_concurrent_retries_store_one_message(service: ChatService, store: SqliteStore) -> None:
     chat_id = await direct(service)
-    results = await asyncio.gather(
-        *(service.send_message("alice", send(chat_id, "x", "dup"), None) for _ in range(20))
-    )
+    results = await asyncio.gather(*(service.send_message("alice", send(chat_id, "x", "dup"), None) for _ in range(20)))
     assert len({r.message.id for r in results}) == 1
     assert sum(r.created for r in results) == 1
     page = await store.list_messages(chat_id, before_seq=None, after_seq=None, limit=100)
