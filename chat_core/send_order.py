@@ -8,132 +8,182 @@ every ticket of this node that is, or may be, before it in seq order has emitted
 - a ticket still waiting for its seq that began before this one's seq was known (the store hands
   seqs out in the order requests reach it, so one that began later gets a larger seq).
 
-A ticket whose store work takes longer than `timeout_s` stops holding others back (a failed or
-hung write must not stall the chat); if it does finish later it emits at once, out of order,
-which clients handle since they order by seq anyway. Tickets of other nodes are not known here:
-order holds per node, as the protocol says (a message through another node may overtake).
+One ticket emits at a time per chat. A ticket whose store work takes longer than `timeout_s`
+stops holding others back (a failed or hung write must not stall the chat); if it does finish
+later it emits at once, out of order, which clients handle since they order by seq anyway.
+Tickets of other nodes are not known here: order holds per node, as the protocol says (a message
+through another node may overtake).
+
+Every step is O(log n) in the tickets in flight: a hot chat has hundreds of them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable
 
-WAITING, READY, EMITTING = range(3)
+WAITING, READY, EMITTING, FINISHED = range(4)
 
 
 class Ticket:
-    __slots__ = ("_order", "blockers", "chat_id", "deadline", "seq", "state", "turn_granted")
+    __slots__ = ("_chat", "assign_mark", "begin_no", "deadline", "late", "seq", "state", "turn_granted")
 
-    def __init__(self, order: SendOrder, chat_id: str, deadline: float) -> None:
-        self._order = order
-        self.chat_id = chat_id
+    def __init__(self, chat: _ChatOrder, begin_no: int, deadline: float) -> None:
+        self._chat = chat
+        self.begin_no = begin_no
         self.deadline = deadline
         self.seq: int | None = None
+        self.assign_mark = 0
+        """Tickets that began before this seq was known have a smaller begin_no."""
         self.state = WAITING
-        self.blockers: tuple[Ticket, ...] = ()
+        self.late = False
+        """Passed its deadline before its turn: no longer ordered, emits as soon as it can."""
         self.turn_granted: asyncio.Future[None] | None = None
 
     def assign(self, seq: int) -> None:
         """The store handed out this ticket's seq (called again with the same seq: no-op)."""
-        if self.seq is None:
+        if self.seq is None and self.state != FINISHED:
             self.seq = seq
-            self.blockers = tuple(t for t in self._order.tickets(self.chat_id) if t.seq is None and t is not self)
-            self._order.advance(self.chat_id)
+            self._chat.assigned(self)
 
     async def turn(self) -> None:
-        """Wait until this ticket may emit (its write is done and its seq is assigned)."""
+        """Wait until this ticket may emit (its seq is assigned and its write is done)."""
         assert self.seq is not None, "assign the seq before waiting for the turn"
         self.state = READY
-        if self._order.may_emit(self):
+        if self.late:
             self.state = EMITTING
             return
-        loop = asyncio.get_running_loop()
-        self.turn_granted = loop.create_future()
-        self._order.advance(self.chat_id)
+        self._chat.advance()
+        if self.state == EMITTING:
+            return
+        self.turn_granted = asyncio.get_running_loop().create_future()
         await self.turn_granted
 
     def finish(self) -> None:
         """Emitted, or given up (write failed, repeat, cancelled): others stop waiting for it."""
-        self._order.remove(self)
+        if self.state != FINISHED:
+            self._chat.finished(self)
+
+
+class _ChatOrder:
+    def __init__(self, order: SendOrder, chat_id: str) -> None:
+        self._order = order
+        self.chat_id = chat_id
+        self.live = 0
+        self.unassigned: dict[int, Ticket] = {}
+        """By begin_no, in begin order (so in deadline order too)."""
+        self.by_seq: list[tuple[int, int, Ticket]] = []
+        """Assigned tickets that still take part in the order: a heap on seq."""
+        self.emitting: Ticket | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def assigned(self, ticket: Ticket) -> None:
+        self.unassigned.pop(ticket.begin_no, None)
+        ticket.assign_mark = self._order.begun
+        if not ticket.late:
+            assert ticket.seq is not None
+            heapq.heappush(self.by_seq, (ticket.seq, ticket.begin_no, ticket))
+        self.advance()
+
+    def finished(self, ticket: Ticket) -> None:
+        ticket.state = FINISHED
+        self.live -= 1
+        self.unassigned.pop(ticket.begin_no, None)
+        if ticket.turn_granted is not None and not ticket.turn_granted.done():
+            ticket.turn_granted.cancel()
+        if self.emitting is ticket:
+            self.emitting = None
+        if self.live == 0:
+            self._order.forget(self)
+        else:
+            self.advance()
+
+    def _first_unassigned(self, now: float) -> Ticket | None:
+        """The earliest-begun ticket still waiting for its seq and not past its deadline; those
+        past it are marked late on the way."""
+        while self.unassigned:
+            begin_no = next(iter(self.unassigned))
+            ticket = self.unassigned[begin_no]
+            if now < ticket.deadline:
+                return ticket
+            ticket.late = True
+            del self.unassigned[begin_no]
+        return None
+
+    def advance(self) -> None:
+        """Grant the turn to the next ticket if nothing before it is pending; otherwise wake up
+        at the deadline that would let it go."""
+        if self.emitting is not None:
+            return
+        now = self._order.now()
+        wake_at: float | None = None
+        while self.by_seq:
+            head = self.by_seq[0][2]
+            if head.state == FINISHED or head.late:
+                heapq.heappop(self.by_seq)
+                continue
+            if head.state == WAITING:  # its write is in flight
+                if now < head.deadline:
+                    wake_at = head.deadline
+                    break
+                head.late = True
+                heapq.heappop(self.by_seq)
+                continue
+            first = self._first_unassigned(now)
+            if first is not None and first.begin_no < head.assign_mark:
+                wake_at = first.deadline  # it may still get a smaller seq
+                break
+            heapq.heappop(self.by_seq)
+            head.state = EMITTING
+            self.emitting = head
+            if head.turn_granted is not None and not head.turn_granted.done():
+                head.turn_granted.set_result(None)
+            break
+        self._wake_at(wake_at, now)
+
+    def _wake_at(self, when: float | None, now: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if when is not None:
+            self.timer = asyncio.get_running_loop().call_later(max(0.0, when - now), self.advance)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class SendOrder:
     def __init__(self, timeout_s: float, clock: Callable[[], float] | None = None) -> None:
         self.timeout_s = timeout_s
         self._clock = clock
-        self._chats: dict[str, list[Ticket]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._chats: dict[str, _ChatOrder] = {}
+        self._numbers = itertools.count()
+        self.begun = 0
+        """How many tickets have begun (the next ticket's begin_no)."""
 
-    def _now(self) -> float:
+    def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     def begin(self, chat_id: str) -> Ticket:
-        ticket = Ticket(self, chat_id, self._now() + self.timeout_s)
-        self._chats.setdefault(chat_id, []).append(ticket)
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = self._chats[chat_id] = _ChatOrder(self, chat_id)
+        number = next(self._numbers)
+        self.begun = number + 1
+        ticket = Ticket(chat, number, self.now() + self.timeout_s)
+        chat.unassigned[number] = ticket
+        chat.live += 1
         return ticket
 
-    def tickets(self, chat_id: str) -> list[Ticket]:
-        return self._chats.get(chat_id, [])
+    def forget(self, chat: _ChatOrder) -> None:
+        chat.close()
+        if self._chats.get(chat.chat_id) is chat:
+            del self._chats[chat.chat_id]
 
     def pending(self) -> int:
-        return sum(len(t) for t in self._chats.values())
-
-    def remove(self, ticket: Ticket) -> None:
-        tickets = self._chats.get(ticket.chat_id)
-        if tickets is None or ticket not in tickets:
-            return
-        tickets.remove(ticket)
-        if ticket.turn_granted is not None and not ticket.turn_granted.done():
-            ticket.turn_granted.cancel()
-        if not tickets:
-            del self._chats[ticket.chat_id]
-            timer = self._timers.pop(ticket.chat_id, None)
-            if timer is not None:
-                timer.cancel()
-            return
-        self.advance(ticket.chat_id)
-
-    def _holds_back(self, other: Ticket, ticket: Ticket, now: float) -> bool:
-        """Whether `other` must emit or give up before `ticket` emits."""
-        if other is ticket:
-            return False
-        assert ticket.seq is not None
-        before = other.seq < ticket.seq if other.seq is not None else other in ticket.blockers
-        if not before:
-            return False
-        # a ticket still in its store work holds others back until its deadline
-        return other.state != WAITING or now < other.deadline
-
-    def may_emit(self, ticket: Ticket) -> bool:
-        now = self._now()
-        return not any(self._holds_back(other, ticket, now) for other in self.tickets(ticket.chat_id))
-
-    def advance(self, chat_id: str) -> None:
-        """Grant the turn to the ready tickets that may emit now; set a timer for a deadline that
-        would let more go."""
-        tickets = self._chats.get(chat_id)
-        if not tickets:
-            return
-        # an emitting ticket holds back every later one until its finish() comes back here
-        now = self._now()
-        for ticket in sorted((t for t in tickets if t.state == READY), key=lambda t: t.seq or 0):
-            if ticket.turn_granted is None or ticket.turn_granted.done():
-                continue
-            if any(self._holds_back(other, ticket, now) for other in tickets):
-                continue
-            ticket.state = EMITTING
-            ticket.turn_granted.set_result(None)
-        self._watch_deadlines(chat_id, tickets, now)
-
-    def _watch_deadlines(self, chat_id: str, tickets: list[Ticket], now: float) -> None:
-        timer = self._timers.pop(chat_id, None)
-        if timer is not None:
-            timer.cancel()
-        waiting_for_turn = any(t.state == READY and t.turn_granted is not None for t in tickets)
-        if not waiting_for_turn:
-            return
-        deadlines = [t.deadline for t in tickets if t.state == WAITING and t.deadline > now]
-        if deadlines:
-            loop = asyncio.get_running_loop()
-            self._timers[chat_id] = loop.call_later(min(deadlines) - now, self.advance, chat_id)
+        """Tickets not finished, over all chats."""
+        return sum(chat.live for chat in self._chats.values())

@@ -289,12 +289,6 @@ class ChatService:
                 )
         finally:
             ticket.finish()
-        if result.created and self._background_allowed and user_id in self.viewers.sids_by_user:
-            # decided now when this node holds the sender's counts (nothing left to run when
-            # there is nothing to mark); the mark itself is written after the ack
-            unread = self.unread.count(user_id, request.chat_id)
-            if unread is None or unread > 0:
-                self._spawn(self._read_up_to_own(user_id, result.message))
         return result
 
     def _remember_unsure_send(self, key: tuple[str, str, str]) -> None:
@@ -303,13 +297,6 @@ class ChatService:
         self._unsure_sends[key] = True
         if len(self._unsure_sends) > UNSURE_SENDS_KEPT:
             self._unsure_sends.popitem(last=False)
-
-    async def _read_up_to_own(self, user_id: str, message: Message) -> None:
-        """Replying reads what came before: a sender with unread messages in the chat has their
-        mark moved to their message (only then: an ordinary send writes no read mark)."""
-        if await self.unread.current(user_id, message.chat_id) > 0:
-            chat = await self._member_chat(user_id, message.chat_id)
-            await self._mark(user_id, chat, message.seq)
 
     def on_member_notice(self, notice: MemberNotice) -> None:
         """A new_message or messages_read notice reached this node (from any node): deliver it to

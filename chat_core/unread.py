@@ -128,21 +128,6 @@ class UnreadBook:
         found = counts.chats.get(chat_id)
         return 0 if found is None else found.count
 
-    async def current(self, user_id: str, chat_id: str) -> int:
-        """The count, loading the user's counts first if this node does not hold them."""
-        known = self.count(user_id, chat_id)
-        if known is not None:
-            return known
-        if user_id not in self._loading:
-            pending = self._loading[user_id] = _Pending()
-            await self._fill(user_id, pending, self._generation)
-            known = self.count(user_id, chat_id)
-            if known is not None:
-                return known
-        # loading for another caller, or the load failed: ask the store for this answer only
-        entry = (await self._load(user_id)).get(chat_id)
-        return 0 if entry is None else entry.count
-
     # --- notices -----------------------------------------------------------------------------
     def message(self, user_id: str, chat_id: str, seq: int, sender_id: str) -> None:
         if sender_id == user_id:

@@ -34,21 +34,15 @@ class RecordingFanout:
         if self.handler is not None:
             self.handler(notice)
 
-    def to_local_users(
-        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
-    ) -> None:
+    def to_local_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         self.deliveries.append(
             Delivery(event, data, users=tuple(sorted(user_ids)), skip=(skip_sid,) if skip_sid else ())
         )
 
-    async def to_users(
-        self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None
-    ) -> None:
+    async def to_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         self.deliveries.append(Delivery(event, data, users=tuple(user_ids), skip=(skip_sid,) if skip_sid else ()))
 
-    async def to_chat_viewers(
-        self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()
-    ) -> None:
+    async def to_chat_viewers(self, event: str, data: object, chat_id: str, *, skip_sids: Sequence[str] = ()) -> None:
         self.deliveries.append(Delivery(event, data, chat_id=chat_id, skip=tuple(skip_sids)))
 
     async def to_socket(self, event: str, data: object, sid: str) -> None:

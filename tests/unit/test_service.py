@@ -170,19 +170,18 @@ async def test_read_marks_never_go_backwards_and_clamp_to_last_seq(
     assert fanout.events("messages_read") == []
 
 
-async def test_a_sender_reads_up_to_their_own_message(service: ChatService) -> None:
-    """A reply reads what came before it; an ordinary send writes no read mark."""
+async def test_sending_never_moves_a_read_mark(service: ChatService) -> None:
+    """A send writes no read mark (that write is what the DynamoDB send path saves); a user's
+    own messages are never unread to them."""
     await service.connect("bob", "sb")
     chat_id = await direct(service)
     await service.send_message("alice", send(chat_id, "1", "a"), None)
     await service.send_message("bob", send(chat_id, "2", "b"), "sb")
     await service.wait_background()
     view = await service.get_chat("bob", chat_id)
-    assert view.chat.read_seqs == {"alice": 0, "bob": 2} and view.unread_count == 0
+    assert view.chat.read_seqs == {"alice": 0, "bob": 0}
+    assert view.unread_count == 1
     assert (await service.get_chat("alice", chat_id)).unread_count == 1
-    await service.send_message("bob", send(chat_id, "3", "b2"), "sb")
-    await service.wait_background()
-    assert (await service.get_chat("bob", chat_id)).chat.read_seqs["bob"] == 2
 
 
 async def test_join_returns_latest_or_what_was_missed(service: ChatService) -> None:
@@ -288,7 +287,7 @@ async def test_disconnect_announces_left_for_the_chats_the_socket_viewed(
     assert service.viewers.viewers == {} and service.viewers.user_by_sid == {}
 
 
-async def test_unread_count_reaches_the_sender_only_when_their_count_changed(
+async def test_unread_count_reaches_only_members_whose_count_changed(
     service: ChatService, fanout: RecordingFanout
 ) -> None:
     await service.connect("alice", "sa")
@@ -298,10 +297,7 @@ async def test_unread_count_reaches_the_sender_only_when_their_count_changed(
     await service.wait_background()
     assert [d.users for d in fanout.events("unread_count")] == [("bob",)]
     fanout.clear()
-    await service.send_message("bob", send(chat_id, "2", "b1"), "sb")  # bob had 1 unread: now 0
+    await service.send_message("bob", send(chat_id, "2", "b1"), "sb")
     await service.wait_background()
     sent = {d.users[0]: d.data for d in fanout.events("unread_count")}
-    assert sent == {
-        "alice": {"chatId": chat_id, "unreadCount": 1, "totalUnread": 1},
-        "bob": {"chatId": chat_id, "unreadCount": 0, "totalUnread": 0},
-    }
+    assert sent == {"alice": {"chatId": chat_id, "unreadCount": 1, "totalUnread": 1}}

@@ -112,7 +112,9 @@ async def test_forgotten_or_cleared_loads_are_dropped() -> None:
     h.gate.set()
     await h.settle()
     assert h.emitted == [] and len(h.book) == 0
-    assert await h.book.current("carol", "c1") == 1 and len(h.book) == 1
+    h.book.message("carol", "c1", 3, "alice")
+    await h.settle()
+    assert h.emitted == [("carol", "c1", 2, 2)] and len(h.book) == 1
 
 
 async def test_a_failed_load_leaves_nothing_behind() -> None:
