@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ def serialize_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "__call__", locked)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("dynamodb", marks=pytest.mark.dynamodb),
+        pytest.param("dynamodb-stub", marks=pytest.mark.dynamodb),
+    ]
+)
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Store]:
@@ -44,6 +51,20 @@ async def store(
             yield opened
         finally:
             await opened.close()
+        return
+
+    if request.param == "dynamodb-stub":
+        from chat_core.stores.dynamodb import DynamoStore
+        from chat_core.stores.dynamodb_schema import table_definition
+        from tests.support.dynamo_stub import StubDynamoClient
+
+        stub = StubDynamoClient(latency_s=0)
+        stub.create_table(**table_definition("chat-contract"))
+        stubbed = DynamoStore(stub, "chat-contract", executor=ThreadPoolExecutor(32))  # type: ignore[arg-type]
+        try:
+            yield stubbed
+        finally:
+            await stubbed.close()
         return
 
     from moto import mock_aws
