@@ -82,12 +82,12 @@ class ChatService:
         clock: Callable[[], int] = now_ms,
         limiter: RateLimiter | None = None,
         max_connections_per_user: int | None = None,
-        background: bool = True,
         send_order_timeout_s: float = 5.0,
     ) -> None:
-        """`background=False` for processes that stop when the response is sent (Lambda): no
-        work is left running after a call returns. `send_order_timeout_s`: how long a send whose
-        store work has not finished holds back the emits of later seqs of its chat."""
+        """`send_order_timeout_s`: how long a send whose store work has not finished holds back
+        the emits of later seqs of its chat. Nothing is left running after a call returns unless
+        the fan-out hands this node notices (a node's, not Lambda's): then unread counts load in
+        the background."""
         self.store = store
         self.fanout = fanout
         self.node_id = node_id
@@ -96,7 +96,6 @@ class ChatService:
         self._ttl_ms = int(presence_ttl_s * 1000)
         self._clock = clock
         self._limiter = limiter
-        self._background_allowed = background
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_order = SendOrder(send_order_timeout_s)

@@ -45,6 +45,5 @@ class LambdaRuntime:
                     node_id=self.node_id,
                     presence_grace_s=self.settings.presence_grace_s,
                     presence_ttl_s=self.settings.presence_ttl_s,
-                    background=False,  # the container freezes after the response
                 )
         return self._service

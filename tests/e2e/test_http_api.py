@@ -102,7 +102,8 @@ async def test_chats_routes(server: ServerProcess, http: httpx.AsyncClient) -> N
     read = await http.post(f"/v1/chats/{g['id']}/read", json={"upToSeq": 1}, headers=auth(server, bob))
     assert read.status_code == 200 and read.json() == {"chatId": g["id"], "readSeq": 1, "unreadCount": 1}
     read = await http.post(f"/v1/chats/{g['id']}/read", headers=auth(server, bob))
-    assert read.json() == {"chatId": g["id"], "readSeq": 2, "unreadCount": 0}
+    # m2's seq: 2, or 3 on a store that handed the replay a seq before it knew (a gap)
+    assert read.json() == {"chatId": g["id"], "readSeq": m2["seq"], "unreadCount": 0}
 
 
 async def test_http_send_is_delivered_live(server: ServerProcess, http: httpx.AsyncClient) -> None:

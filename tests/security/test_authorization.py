@@ -104,9 +104,10 @@ async def test_cannot_send_as_someone_else(server: ServerProcess, http: httpx.As
         replay = await a.ok("send_message", {"chatId": chat, "content": "alice's", "clientMessageId": "k"})
         assert replay["message"]["id"] != mine["message"]["id"] and replay["message"]["senderId"] == alice
         # marking read moves only the caller's own mark
-        await a.ok("mark_messages_read", {"chatId": chat, "userId": bob})
+        read = await a.ok("mark_messages_read", {"chatId": chat, "userId": bob})
         info = await b.ok("get_chat_info", {"chatId": chat})
-        assert info["chat"]["readSeqs"][bob] == mine["message"]["seq"]
+        assert info["chat"]["readSeqs"] == {alice: read["readSeq"], bob: 0}
+        assert read["readSeq"] == replay["message"]["seq"]
     finally:
         await a.disconnect()
         await b.disconnect()
