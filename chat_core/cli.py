@@ -92,23 +92,14 @@ def create_table(settings: Settings) -> int:
 
 
 def cleanup(settings: Settings) -> int:
+    from .assembly import open_service
     from .logs import configure_logging
-    from .realtime.fanout import NullFanout, PublisherFanout
-    from .service import ChatService
-    from .stores import open_store
 
     configure_logging(settings.log_level)
 
     async def main() -> None:
-        store = await open_store(settings)
-        fanout = PublisherFanout.redis(settings.redis_url) if settings.redis_url else NullFanout()
-        service = ChatService(
-            store,
-            fanout,
-            node_id="cli-cleanup",
-            presence_grace_s=settings.presence_grace_s,
-            presence_ttl_s=settings.presence_ttl_s,
-        )
+        service = await open_service(settings, node_id="cli-cleanup")
+        store = service.store
         try:
             report = await service.cleanup(int(time.time() * 1000) + 60_000, local=False)
             print(

@@ -1,18 +1,18 @@
-"""The service a Lambda handler calls: the configured store and a write-only fan-out publisher.
+"""The service a Lambda handler calls: the configured store and a write-only fan-out publisher
+(chat_core.assembly builds both, as for the node and the CLI).
 
 Built on first use inside the invocation's event loop (Mangum keeps one loop per container), then
-kept for the container's life. The Redis publisher is imported only here, when CHAT_REDIS_URL is set,
-so importing the HTTP handler stays light.
+kept for the container's life. The store's and the Redis publisher's modules are imported only
+then, so importing the HTTP handler stays light.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from chat_core.assembly import open_service
 from chat_core.config import Settings
-from chat_core.ports import Fanout
 from chat_core.service import ChatService
-from chat_core.stores import open_store
 
 
 class LambdaRuntime:
@@ -22,15 +22,6 @@ class LambdaRuntime:
         self._service: ChatService | None = None
         self._lock: asyncio.Lock | None = None
 
-    def _fanout(self) -> Fanout:
-        if self.settings.redis_url:
-            from chat_core.realtime.fanout import PublisherFanout
-
-            return PublisherFanout.redis(self.settings.redis_url)
-        from chat_core.realtime.fanout import NullFanout
-
-        return NullFanout()
-
     async def service(self) -> ChatService:
         if self._service is not None:
             return self._service
@@ -38,12 +29,5 @@ class LambdaRuntime:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._service is None:
-                store = await open_store(self.settings)
-                self._service = ChatService(
-                    store,
-                    self._fanout(),
-                    node_id=self.node_id,
-                    presence_grace_s=self.settings.presence_grace_s,
-                    presence_ttl_s=self.settings.presence_ttl_s,
-                )
+                self._service = await open_service(self.settings, node_id=self.node_id)
         return self._service

@@ -12,17 +12,16 @@ from collections.abc import Generator
 
 import uvicorn
 
+from ..assembly import build_service, open_store
 from ..auth import TokenVerifier
 from ..config import Settings
 from ..engine import EngineOptions, Server
 from ..engine.pubsub import RedisAdapter
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
-from ..limits import RateLimiter
-from ..metrics import NodeMetrics, counted_fanout, timed_store
+from ..metrics import NodeMetrics
 from ..ports import Store
 from ..service import ChatService
-from ..stores import open_store
 from .fanout import EngineFanout
 from .namespace import ChatNamespace
 
@@ -60,15 +59,8 @@ class ChatNode:
         self.metrics = NodeMetrics()
         self.engine = Server(engine_options(settings))
         verifier = TokenVerifier.from_settings(settings)
-        self.service = ChatService(
-            timed_store(store, self.metrics),
-            counted_fanout(EngineFanout(self.engine), self.metrics),
-            node_id=settings.node_id,
-            presence_grace_s=settings.presence_grace_s,
-            presence_ttl_s=settings.presence_ttl_s,
-            limiter=RateLimiter(settings.rates()),
-            max_connections_per_user=settings.max_connections_per_user,
-            send_order_timeout_s=settings.send_order_timeout_s,
+        self.service = build_service(
+            settings, store, EngineFanout(self.engine), node_id=settings.node_id, metrics=self.metrics
         )
         self.namespace = ChatNamespace(self.service, verifier, self.metrics)
         self.engine.register(self.namespace)

@@ -1,0 +1,71 @@
+"""The one place that builds the service and its adapters from `Settings`.
+
+The realtime node, the Lambda handlers and the CLI all call these; nothing else constructs a
+ChatService, a store or a fan-out adapter, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from .config import Settings
+from .limits import RateLimiter
+from .metrics import NodeMetrics, counted_fanout, timed_store
+from .ports import Fanout, Store
+from .service import ChatService
+
+
+async def open_store(settings: Settings) -> Store:
+    """The configured store: DynamoDB (`CHAT_STORE=dynamodb`) or the embedded SQLite file."""
+    if settings.store == "dynamodb":
+        from .stores.dynamodb import DynamoStore
+
+        return await DynamoStore.open(settings.dynamodb_table)
+    from .stores.sqlite import SqliteStore
+
+    return await SqliteStore.open(settings.sqlite_path)
+
+
+def publisher_fanout(settings: Settings) -> Fanout:
+    """The fan-out of a process that holds no sockets (Lambda, the CLI): a write-only Redis
+    publisher when `CHAT_REDIS_URL` is set (the nodes deliver), else nothing to reach."""
+    if settings.redis_url:
+        from .realtime.fanout import PublisherFanout
+
+        return PublisherFanout.redis(settings.redis_url)
+    from .realtime.fanout import NullFanout
+
+    return NullFanout()
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    return RateLimiter(settings.rates())
+
+
+def build_service(
+    settings: Settings,
+    store: Store,
+    fanout: Fanout,
+    *,
+    node_id: str,
+    metrics: NodeMetrics | None = None,
+) -> ChatService:
+    """The service over a store and a fan-out, with every setting it takes. With `metrics`,
+    store calls are timed and emits counted."""
+    if metrics is not None:
+        store = timed_store(store, metrics)
+        fanout = counted_fanout(fanout, metrics)
+    return ChatService(
+        store,
+        fanout,
+        node_id=node_id,
+        presence_grace_s=settings.presence_grace_s,
+        presence_ttl_s=settings.presence_ttl_s,
+        limiter=build_limiter(settings),
+        max_connections_per_user=settings.max_connections_per_user,
+        send_order_timeout_s=settings.send_order_timeout_s,
+    )
+
+
+async def open_service(settings: Settings, *, node_id: str) -> ChatService:
+    """The service of a process without sockets (a Lambda handler, a CLI command): the
+    configured store and the publisher fan-out."""
+    return build_service(settings, await open_store(settings), publisher_fanout(settings), node_id=node_id)
