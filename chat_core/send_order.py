@@ -6,7 +6,8 @@ every ticket of this node that is, or may be, before it in seq order has emitted
 
 - a ticket with a smaller seq, and
 - a ticket still waiting for its seq that began before this one's seq was known (the store hands
-  seqs out in the order requests reach it, so one that began later gets a larger seq).
+  seqs out in the order requests reach it, so one that began later gets a larger seq); with a
+  store that hands seqs out in call order (SQLite), only one that began before this one.
 
 One ticket emits at a time per chat. A ticket whose store work takes longer than `timeout_s`
 stops holding others back (a failed or hung write must not stall the chat); if it does finish
@@ -78,10 +79,12 @@ class _ChatOrder:
         """Assigned tickets that still take part in the order: a heap on seq."""
         self.emitting: Ticket | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
 
     def assigned(self, ticket: Ticket) -> None:
         self.unassigned.pop(ticket.begin_no, None)
-        ticket.assign_mark = self._order.begun
+        # a store that hands seqs out in call order gives a smaller seq only to earlier tickets
+        ticket.assign_mark = ticket.begin_no if self._order.seqs_in_call_order else self._order.begun
         if not ticket.late:
             assert ticket.seq is not None
             heapq.heappush(self.by_seq, (ticket.seq, ticket.begin_no, ticket))
@@ -144,11 +147,18 @@ class _ChatOrder:
         self._wake_at(wake_at, now)
 
     def _wake_at(self, when: float | None, now: float) -> None:
+        """Make sure advance() runs again by `when`. A timer already due by then is kept (one
+        that fires with nothing to do costs an idle advance, rescheduling costs every step)."""
+        if when is None or (self.timer is not None and self.timer_at <= when):
+            return
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
-        if when is not None:
-            self.timer = asyncio.get_running_loop().call_later(max(0.0, when - now), self.advance)
+        self.timer_at = when
+        self.timer = asyncio.get_running_loop().call_later(max(0.0, when - now), self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        self.advance()
 
     def close(self) -> None:
         if self.timer is not None:
@@ -157,8 +167,13 @@ class _ChatOrder:
 
 
 class SendOrder:
-    def __init__(self, timeout_s: float, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, timeout_s: float, clock: Callable[[], float] | None = None, *, seqs_in_call_order: bool = False
+    ) -> None:
+        """seqs_in_call_order: the store hands seqs out in the order append_message is called
+        (SQLite's single writer); a ticket then waits only for tickets that began before it."""
         self.timeout_s = timeout_s
+        self.seqs_in_call_order = seqs_in_call_order
         self._clock = clock
         self._chats: dict[str, _ChatOrder] = {}
         self._numbers = itertools.count()

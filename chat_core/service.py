@@ -37,6 +37,11 @@ JOIN_RECOVERY_MAX = 500
 MEMBERSHIP_CACHE_SIZE = 50_000
 REAP_BATCH = 500
 UNSURE_SENDS_KEPT = 10_000
+UNREAD_EVENT_INTERVAL_S = 0.2
+"""unread_count events leave in flushes at most this often: a count that changes when no flush
+happened for this long goes out at once (the next loop turn); under load, the changes of each
+interval go out as one event per user and chat with the latest values (a busy group would
+otherwise double the frames each message costs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +103,17 @@ class ChatService:
         self._limiter = limiter
         self._max_connections = max_connections_per_user
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
-        self._send_order = SendOrder(send_order_timeout_s)
+        self._send_order = SendOrder(
+            send_order_timeout_s,
+            seqs_in_call_order=bool(getattr(store, "hands_out_seqs_in_call_order", False)),
+        )
         self._unsure_sends: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._offline_checks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self.unread = UnreadBook(self._load_unread, self._emit_unread, self._spawn)
+        self.unread = UnreadBook(self._load_unread, self._unread_changed, self._spawn)
+        self._unread_due: dict[str, set[str]] = {}
+        self._unread_flush_scheduled = False
+        self._unread_flushed_at = 0.0
         fanout.set_notice_handler(self.on_member_notice)
 
     def _limit(self, user_id: str, kind: str) -> None:
@@ -304,10 +315,10 @@ class ChatService:
         here = self.viewers.sids_by_user
         data = notice.data
         if notice.event == "new_message":
-            chat_id, seq, sender_id = data["chatId"], data["seq"], data["senderId"]
-            for member in notice.members:
-                if member in here and member != sender_id:
-                    self.unread.message(member, chat_id, seq, sender_id)
+            sender_id = data["senderId"]
+            recipients = [m for m in notice.members if m in here and m != sender_id]
+            if recipients:
+                self.unread.message(data["chatId"], data["seq"], sender_id, recipients)
         elif notice.event == "messages_read":
             reader = data["userId"]
             if reader in here:
@@ -316,10 +327,36 @@ class ChatService:
     async def _load_unread(self, user_id: str) -> dict[str, UnreadEntry]:
         return await self.store.unread_entries(user_id)
 
-    def _emit_unread(self, user_id: str, chat_id: str, count: int, total: int) -> None:
-        self.fanout.to_local_users(
-            "unread_count", {"chatId": chat_id, "unreadCount": count, "totalUnread": total}, [user_id]
-        )
+    def _unread_changed(self, chat_id: str, users: list[str]) -> None:
+        due = self._unread_due.get(chat_id)
+        if due is None:
+            self._unread_due[chat_id] = set(users)
+        else:
+            due.update(users)
+        if not self._unread_flush_scheduled:
+            self._unread_flush_scheduled = True
+            self._spawn(self._flush_unread())
+
+    async def _flush_unread(self) -> None:
+        """unread_count for every count that changed since the last flush, with its value now."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.sleep(max(0.0, self._unread_flushed_at + UNREAD_EVENT_INTERVAL_S - loop.time()))
+        finally:
+            self._unread_flush_scheduled = False
+            self._unread_flushed_at = loop.time()
+        due, self._unread_due = self._unread_due, {}
+        for chat_id, users in due.items():
+            for user_id in users:
+                counts = self.unread.loaded(user_id)
+                if counts is None:
+                    continue  # gone from this node, or loading again (that load reports its counts)
+                found = counts.chats.get(chat_id)
+                self.fanout.to_local_users(
+                    "unread_count",
+                    {"chatId": chat_id, "unreadCount": found.count if found else 0, "totalUnread": counts.total},
+                    [user_id],
+                )
 
     async def get_messages(self, user_id: str, request: payloads.GetMessages) -> MessagePage:
         self._limit(user_id, "query")
@@ -441,7 +478,7 @@ class ChatService:
                 await self.fanout.to_chat_viewers(
                     "user_typing", {"chatId": chat_id, "userId": user_id, "isTyping": False}, chat_id
                 )
-            report.idle_state_dropped = self.viewers.prune()
+            report.idle_state_dropped = self.viewers.prune() + self.unread.prune()
             if self._limiter is not None:
                 report.idle_state_dropped += self._limiter.prune()
 
@@ -501,6 +538,7 @@ class ChatService:
             log.error("background task failed", exc_info=task.exception())
 
     async def wait_background(self) -> None:
-        pending = [t for t in self._background if t not in self._offline_checks.values()]
-        if pending:
+        """Until no background work is left (work that starts more work is waited for too);
+        offline checks are waited for by wait_offline_checks."""
+        while pending := [t for t in self._background if t not in self._offline_checks.values()]:
             await asyncio.gather(*pending, return_exceptions=True)

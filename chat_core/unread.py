@@ -3,28 +3,72 @@
 The node that holds a user's sockets receives every new_message and messages_read notice of that
 user's chats (they reach every node; see MemberNotice), so it can keep the user's counts itself:
 loaded once from the store when first needed (`Store.unread_entries`), then moved by the notices.
-A message is counted once however often its notice arrives, and only if it is by someone else
-and above the user's read mark: `ChatCount` remembers which seqs it has counted.
+A message counts for a user if it is by someone else and above the user's read mark.
+
+Per message the work is one insert into the chat's log (`ChatLog`, shared by every user of the
+node) and one integer step per recipient: a group message to many local members stays cheap. The
+log is what recounts a user's chat when their mark moves.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from .models import UnreadEntry
 
 log = logging.getLogger("chat.unread")
 
-MAX_TRACKED_SEQS = 1000
-"""Seqs remembered per user and chat above what the store counted. Past it the oldest are folded
-into the count: a message still in flight below them that arrives later is then not counted
-(until the user reads), and a partial read (up to a seq below them) asks the store again."""
+MAX_LOGGED = 2000
+"""Messages a chat's log keeps; past it the older half goes. A read that stops below what the log
+still holds asks the store again."""
 
 Loader = Callable[[str], Awaitable[dict[str, UnreadEntry]]]
-Emitter = Callable[[str, str, int, int], None]
-"""(user_id, chat_id, unread in the chat, unread in all the user's chats)."""
+Emitter = Callable[[str, list[str]], None]
+"""(chat_id, users whose count in it changed); the counts are read from the book when sent."""
+
+
+class ChatLog:
+    """The messages of one chat this node saw in notices, in seq order, with their senders.
+    Every seq above `floor` that the node saw is here."""
+
+    __slots__ = ("floor", "senders", "seqs")
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.senders: list[str] = []
+        self.floor = 0
+
+    def add(self, seq: int, sender_id: str) -> bool:
+        """False when this message was logged already (the same notice twice)."""
+        if seq <= self.floor:
+            return True  # older than the log: nobody's recount looks this low
+        seqs = self.seqs
+        if not seqs or seq > seqs[-1]:
+            seqs.append(seq)
+            self.senders.append(sender_id)
+        else:
+            at = bisect.bisect_left(seqs, seq)
+            if seqs[at] == seq:
+                return False
+            seqs.insert(at, seq)
+            self.senders.insert(at, sender_id)
+        if len(seqs) > MAX_LOGGED:
+            cut = len(seqs) - MAX_LOGGED // 2
+            self.floor = seqs[cut - 1]
+            del seqs[:cut]
+            del self.senders[:cut]
+        return True
+
+    def by_others_above(self, seq: int, user_id: str) -> int | None:
+        """Messages above seq by someone other than user_id; None if the log does not reach down
+        to seq any more."""
+        if seq < self.floor:
+            return None
+        start = bisect.bisect_right(self.seqs, seq)
+        return sum(1 for sender in self.senders[start:] if sender != user_id)
 
 
 @dataclass(slots=True)
@@ -34,46 +78,39 @@ class ChatCount:
     read_seq: int
     count: int
     counted_to: int
-    """Every stored message at or below this seq is in `count`, except the `missing` seqs."""
+    """Every stored message at or below this seq is in `count`, except the `missing` seqs; each
+    message above it is added once, as its notice arrives."""
     missing: set[int] = field(default_factory=set)
-    above: set[int] = field(default_factory=set)
-    """Seqs above counted_to that are in `count`."""
 
     @classmethod
     def from_entry(cls, entry: UnreadEntry) -> ChatCount:
         return cls(entry.read_seq, entry.count, max(entry.counted_to, entry.read_seq), set(entry.missing))
 
     def add(self, seq: int) -> bool:
-        """A message by someone else; True when it was not counted yet."""
+        """A message by someone else, not seen before; True when it counts."""
         if seq <= self.read_seq:
             return False
         if seq <= self.counted_to:
             if seq not in self.missing:
-                return False
+                return False  # the store counted it
             self.missing.discard(seq)
-        elif seq in self.above:
-            return False
-        else:
-            self.above.add(seq)
-            if len(self.above) > MAX_TRACKED_SEQS:
-                self.counted_to = max(self.above)
-                self.above.clear()
-                self.missing.clear()
         self.count += 1
         return True
 
-    def read_to(self, read_seq: int) -> bool | None:
+    def read_to(self, read_seq: int, chat_log: ChatLog | None, user_id: str) -> bool | None:
         """The user's mark moved to read_seq: True when the count changed, False when not, None
-        when it cannot tell (the mark stops below seqs counted only as a number)."""
+        when it cannot tell (the mark stops inside what only the store counted)."""
         if read_seq <= self.read_seq:
             return False
         if read_seq < self.counted_to:
             return None
-        still_unread = {s for s in self.above if s > read_seq}
-        changed = len(still_unread) != self.count
+        # everything above counted_to came in notices, and the log holds them all
+        now = 0 if chat_log is None else chat_log.by_others_above(read_seq, user_id)
+        if now is None:
+            return None
+        changed = now != self.count
         self.read_seq = self.counted_to = read_seq
-        self.count = len(still_unread)
-        self.above = still_unread
+        self.count = now
         self.missing.clear()
         return changed
 
@@ -95,12 +132,8 @@ class UserCounts:
         return found
 
 
-@dataclass(slots=True)
-class _Pending:
-    """Notices that arrived while the user's counts were loading, applied once they are in."""
-
-    changes: list[tuple[str, int, str | None]] = field(default_factory=list)
-    """(chat_id, seq, sender) for a message; (chat_id, read_seq, None) for a read."""
+Change = tuple[str, int, str | None]
+"""(chat_id, seq, sender) for a message; (chat_id, read_seq, None) for a read."""
 
 
 class UnreadBook:
@@ -111,7 +144,9 @@ class UnreadBook:
         self._emit = emit
         self._spawn = spawn
         self._users: dict[str, UserCounts] = {}
-        self._loading: dict[str, _Pending] = {}
+        self._loading: dict[str, list[Change]] = {}
+        """Changes that arrived while the user's counts were loading, applied once they are in."""
+        self._logs: dict[str, ChatLog] = {}
         self._generation = 0
 
     def __len__(self) -> int:
@@ -129,44 +164,60 @@ class UnreadBook:
         return 0 if found is None else found.count
 
     # --- notices -----------------------------------------------------------------------------
-    def message(self, user_id: str, chat_id: str, seq: int, sender_id: str) -> None:
-        if sender_id == user_id:
-            return  # a user's own messages are never unread
-        self._change(user_id, chat_id, seq, sender_id)
+    def message(self, chat_id: str, seq: int, sender_id: str, recipients: Iterable[str]) -> None:
+        """A new message for these users of this node (members other than its sender)."""
+        chat_log = self._logs.get(chat_id)
+        if chat_log is None:
+            chat_log = self._logs[chat_id] = ChatLog()
+        if not chat_log.add(seq, sender_id):
+            return
+        users = self._users
+        changed = []
+        for user_id in recipients:
+            counts = users.get(user_id)
+            if counts is None:
+                self._wait_for_load(user_id, (chat_id, seq, sender_id))
+                continue
+            entry = counts.chats.get(chat_id) or counts.chat(chat_id)
+            if entry.add(seq):
+                counts.total += 1
+                changed.append(user_id)
+        if changed:
+            self._emit(chat_id, changed)
 
     def read(self, user_id: str, chat_id: str, read_seq: int) -> None:
-        self._change(user_id, chat_id, read_seq, None)
-
-    def _change(self, user_id: str, chat_id: str, seq: int, sender_id: str | None) -> None:
+        """The user's read mark in the chat moved (from any node)."""
         counts = self._users.get(user_id)
-        if counts is not None:
-            if self._apply(user_id, counts, chat_id, seq, sender_id):
-                entry = counts.chats[chat_id]
-                self._emit(user_id, chat_id, entry.count, counts.total)
-            return
+        if counts is None:
+            self._wait_for_load(user_id, (chat_id, read_seq, None))
+        elif self._apply(user_id, counts, (chat_id, read_seq, None)):
+            self._emit(chat_id, [user_id])
+
+    def _wait_for_load(self, user_id: str, change: Change) -> None:
         pending = self._loading.get(user_id)
         if pending is None:
-            pending = self._loading[user_id] = _Pending()
+            pending = self._loading[user_id] = []
             self._spawn(self._fill(user_id, pending, self._generation))
-        pending.changes.append((chat_id, seq, sender_id))
+        pending.append(change)
 
-    def _apply(self, user_id: str, counts: UserCounts, chat_id: str, seq: int, sender_id: str | None) -> bool:
+    def _apply(self, user_id: str, counts: UserCounts, change: Change) -> bool:
+        chat_id, seq, sender_id = change
         entry = counts.chat(chat_id)
         before = entry.count
         if sender_id is not None:
             changed: bool | None = entry.add(seq)
         else:
-            changed = entry.read_to(seq)
+            changed = entry.read_to(seq, self._logs.get(chat_id), user_id)
             if changed is None:
                 # a read that stops inside what the store counted: ask the store again
                 del self._users[user_id]
-                self._loading[user_id] = pending = _Pending([(chat_id, seq, None)])
+                self._loading[user_id] = pending = [change]
                 self._spawn(self._fill(user_id, pending, self._generation))
                 return False
         counts.total += entry.count - before
         return bool(changed)
 
-    async def _fill(self, user_id: str, pending: _Pending, generation: int) -> None:
+    async def _fill(self, user_id: str, pending: list[Change], generation: int) -> None:
         try:
             entries = await self._load(user_id)
         except Exception:
@@ -180,17 +231,17 @@ class UnreadBook:
         counts = UserCounts.from_entries(entries)
         self._users[user_id] = counts
         touched: dict[str, None] = {}
-        for index, (chat_id, seq, sender_id) in enumerate(pending.changes):
-            self._apply(user_id, counts, chat_id, seq, sender_id)
-            touched[chat_id] = None
+        for index, change in enumerate(pending):
+            self._apply(user_id, counts, change)
+            touched[change[0]] = None
             if user_id not in self._users:
                 # a partial read started another load: it replays everything around that read
-                reload = self._loading[user_id].changes
-                reload[:0] = pending.changes[:index]
-                reload.extend(pending.changes[index + 1 :])
+                reload = self._loading[user_id]
+                reload[:0] = pending[:index]
+                reload.extend(pending[index + 1 :])
                 return
         for chat_id in touched:
-            self._emit(user_id, chat_id, counts.chats[chat_id].count, counts.total)
+            self._emit(chat_id, [user_id])
 
     # --- forgetting ----------------------------------------------------------------------------
     def forget(self, user_id: str) -> None:
@@ -202,4 +253,15 @@ class UnreadBook:
         """Notices may have been missed (pub/sub resync): count again from the store."""
         self._users.clear()
         self._loading.clear()
+        self._logs.clear()
         self._generation += 1
+
+    def prune(self) -> int:
+        """Drop the logs of chats no user of this node has counts for (the periodic cleanup);
+        a user who comes later loads counts that cover everything before."""
+        wanted = {chat_id for counts in self._users.values() for chat_id in counts.chats}
+        wanted.update(chat_id for changes in self._loading.values() for chat_id, _, _ in changes)
+        idle = [chat_id for chat_id in self._logs if chat_id not in wanted]
+        for chat_id in idle:
+            del self._logs[chat_id]
+        return len(idle)

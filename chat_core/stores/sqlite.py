@@ -87,9 +87,9 @@ class SqliteStore:
     (WAL lets it read the last commit while a write is in progress), so history and presence
     queries never wait behind an fsync."""
 
-    #: append_message results resolve in the event loop in seq order (one writer, FIFO): the
-    #: service may emit without holding a per-chat lock across the write
-    resolves_appends_in_order = True
+    #: one writer thread takes jobs first in, first out, and a job is queued when append_message
+    #: is called: seqs follow the order of the calls (the service's send order relies on it)
+    hands_out_seqs_in_call_order = True
 
     def __init__(self, worker: SqliteWorker, reader: SqliteWorker | None = None) -> None:
         self._worker = worker

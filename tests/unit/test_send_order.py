@@ -135,3 +135,28 @@ async def test_a_failed_send_lets_the_others_go_and_chats_do_not_wait_for_each_o
     await asyncio.wait_for(fine, 5)
     assert emitted == [1, 2]
     assert isinstance(broken.exception(), RuntimeError)
+
+
+async def test_with_seqs_in_call_order_only_earlier_tickets_hold_one_back() -> None:
+    """SQLite hands seqs out in call order: a send that began later cannot get a smaller seq, so
+    it does not hold back one that began earlier (it would delay every emit by one commit)."""
+    loop = asyncio.get_running_loop()
+    emitted: list[int] = []
+    done = loop.create_future()
+    done.set_result(None)
+    for call_order, expected in ((True, [1]), (False, [])):
+        emitted.clear()
+        order = SendOrder(timeout_s=60, seqs_in_call_order=call_order)
+        first_seq: asyncio.Future[int] = loop.create_future()
+        later_seq: asyncio.Future[int] = loop.create_future()
+        first = asyncio.create_task(send(order, "c", first_seq, done, emitted))
+        await asyncio.sleep(0)
+        later = asyncio.create_task(send(order, "c", later_seq, done, emitted))
+        await asyncio.sleep(0)
+        first_seq.set_result(1)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert emitted == expected, call_order
+        later_seq.set_result(2)
+        await asyncio.gather(first, later)
+        assert emitted == [1, 2]

@@ -6,40 +6,50 @@ import asyncio
 from collections.abc import Awaitable
 
 from chat_core.models import UnreadEntry
-from chat_core.unread import MAX_TRACKED_SEQS, ChatCount, UnreadBook
+from chat_core.unread import MAX_LOGGED, ChatCount, ChatLog, UnreadBook
 
 
-def test_a_message_counts_once_and_only_above_the_mark() -> None:
+def test_a_message_counts_only_above_the_mark_and_beyond_what_the_store_counted() -> None:
     count = ChatCount.from_entry(UnreadEntry(read_seq=2, count=1, counted_to=4, missing=frozenset({3})))
     assert count.add(4) is False, "counted by the store already"
     assert count.add(2) is False, "at or below the mark"
     assert count.add(3) is True and count.count == 2, "missing when the store counted: counts now"
     assert count.add(3) is False
-    assert count.add(7) is True and count.add(7) is False and count.add(5) is True
+    assert count.add(7) is True and count.add(5) is True
     assert count.count == 4
 
 
-def test_a_read_past_what_the_store_counted_is_exact() -> None:
+def test_the_chat_log_keeps_each_message_once_in_seq_order() -> None:
+    chat_log = ChatLog()
+    for seq, sender in ((2, "a"), (5, "b"), (3, "bob"), (4, "a")):
+        assert chat_log.add(seq, sender)
+    assert chat_log.add(3, "bob") is False
+    assert chat_log.seqs == [2, 3, 4, 5]
+    assert chat_log.by_others_above(2, "bob") == 2 and chat_log.by_others_above(0, "a") == 2
+
+
+def test_a_read_past_what_the_store_counted_is_recounted_from_the_log() -> None:
+    chat_log = ChatLog()
     count = ChatCount.from_entry(UnreadEntry(read_seq=0, count=5, counted_to=5))
-    count.add(6)
-    count.add(8)
-    assert count.read_to(6) is True and count.count == 1
-    assert count.read_to(6) is False and count.read_to(3) is False
-    assert count.add(7) is True and count.count == 2, "in flight below a later message, above the mark"
-    assert count.read_to(8) is True and count.count == 0
+    for seq, sender in ((6, "alice"), (8, "alice"), (9, "bob")):
+        chat_log.add(seq, sender)
+        if sender != "bob":
+            count.add(seq)
+    assert count.read_to(6, chat_log, "bob") is True and count.count == 1
+    assert count.read_to(6, chat_log, "bob") is False and count.read_to(3, chat_log, "bob") is False
+    chat_log.add(7, "alice")  # in flight below a later message, above the mark
+    assert count.add(7) is True and count.count == 2
+    assert count.read_to(9, chat_log, "bob") is True and count.count == 0
 
 
-def test_a_read_inside_what_the_store_counted_cannot_be_answered() -> None:
+def test_a_read_the_node_cannot_recount_is_refused() -> None:
     count = ChatCount.from_entry(UnreadEntry(read_seq=0, count=5, counted_to=5))
-    assert count.read_to(3) is None
-
-
-def test_many_unread_seqs_fold_into_the_count() -> None:
-    count = ChatCount(0, 0, 0)
-    for seq in range(1, MAX_TRACKED_SEQS + 3):
-        count.add(seq)
-    assert count.count == MAX_TRACKED_SEQS + 2 and count.above == {MAX_TRACKED_SEQS + 2}
-    assert count.read_to(MAX_TRACKED_SEQS + 2) is True and count.count == 0
+    assert count.read_to(3, ChatLog(), "bob") is None, "inside what only the store counted"
+    chat_log = ChatLog()
+    for seq in range(6, 6 + MAX_LOGGED + 1):
+        chat_log.add(seq, "alice")
+    assert chat_log.floor > 6 and len(chat_log.seqs) <= MAX_LOGGED
+    assert ChatCount(0, 0, 5).read_to(6, chat_log, "bob") is None, "below what the log still holds"
 
 
 class Harness:
@@ -49,6 +59,7 @@ class Harness:
         self.gate = asyncio.Event()
         self.gate.set()
         self.emitted: list[tuple[str, str, int, int]] = []
+        """(user, chat, count, total) as the book holds them when it reports a change."""
         self.tasks: list[asyncio.Task[None]] = []
         self.book = UnreadBook(self.load, self.emit, self.spawn)
 
@@ -57,8 +68,11 @@ class Harness:
         await self.gate.wait()
         return dict(self.entries)
 
-    def emit(self, user_id: str, chat_id: str, count: int, total: int) -> None:
-        self.emitted.append((user_id, chat_id, count, total))
+    def emit(self, chat_id: str, users: list[str]) -> None:
+        for user_id in users:
+            counts = self.book.loaded(user_id)
+            assert counts is not None
+            self.emitted.append((user_id, chat_id, counts.chats[chat_id].count, counts.total))
 
     def spawn(self, work: Awaitable[None]) -> None:
         async def run() -> None:
@@ -74,17 +88,16 @@ class Harness:
 async def test_notices_while_loading_are_applied_once_the_counts_are_in() -> None:
     h = Harness({"c1": UnreadEntry(0, 2, 2), "c2": UnreadEntry(0, 1, 1)})
     h.gate.clear()
-    h.book.message("bob", "c1", 2, "alice")  # already in what the store will answer
-    h.book.message("bob", "c1", 3, "alice")
-    h.book.message("bob", "c1", 3, "alice")  # the same notice twice
-    h.book.message("bob", "c3", 1, "carol")  # a chat created after the load read
-    h.book.message("bob", "c1", 4, "bob")  # own message: never unread
+    h.book.message("c1", 2, "alice", ["bob"])  # already in what the store will answer
+    h.book.message("c1", 3, "alice", ["bob"])
+    h.book.message("c1", 3, "alice", ["bob"])  # the same notice twice
+    h.book.message("c3", 1, "carol", ["bob"])  # a chat created after the load read
     assert h.book.count("bob", "c1") is None
     h.gate.set()
     await h.settle()
     assert h.loads == 1
     assert h.emitted == [("bob", "c1", 3, 5), ("bob", "c3", 1, 5)]
-    h.book.message("bob", "c2", 5, "alice")
+    h.book.message("c2", 5, "alice", ["bob"])
     assert h.emitted[-1] == ("bob", "c2", 2, 6)
     h.book.read("bob", "c2", 5)
     assert h.emitted[-1] == ("bob", "c2", 0, 4) and h.book.count("bob", "c2") == 0
@@ -92,7 +105,7 @@ async def test_notices_while_loading_are_applied_once_the_counts_are_in() -> Non
 
 async def test_a_partial_read_loads_the_counts_again() -> None:
     h = Harness({"c1": UnreadEntry(0, 4, 4)})
-    h.book.message("bob", "c1", 5, "alice")
+    h.book.message("c1", 5, "alice", ["bob"])
     await h.settle()
     assert h.emitted[-1] == ("bob", "c1", 5, 5)
     h.entries = {"c1": UnreadEntry(2, 3, 5)}  # the store after bob read up to 2
@@ -102,19 +115,24 @@ async def test_a_partial_read_loads_the_counts_again() -> None:
     assert h.loads == 2 and h.emitted[-1] == ("bob", "c1", 3, 3)
 
 
-async def test_forgotten_or_cleared_loads_are_dropped() -> None:
+async def test_forgotten_or_cleared_loads_are_dropped_and_idle_logs_pruned() -> None:
     h = Harness({"c1": UnreadEntry(0, 1, 1)})
     h.gate.clear()
-    h.book.message("bob", "c1", 2, "alice")
+    h.book.message("c1", 2, "alice", ["bob"])
     h.book.forget("bob")
-    h.book.message("carol", "c1", 2, "alice")
+    h.book.message("c1", 3, "alice", ["carol"])
     h.book.clear()
     h.gate.set()
     await h.settle()
     assert h.emitted == [] and len(h.book) == 0
-    h.book.message("carol", "c1", 3, "alice")
+    h.book.message("c1", 4, "alice", ["carol"])
+    h.book.message("c9", 1, "alice", ["dave"])
     await h.settle()
-    assert h.emitted == [("carol", "c1", 2, 2)] and len(h.book) == 1
+    assert h.emitted == [("carol", "c1", 2, 2), ("dave", "c9", 1, 2)]
+    h.book.forget("dave")
+    assert h.book.prune() == 1, "c9 was dave's only; carol's counts still name c1"
+    h.book.forget("carol")
+    assert h.book.prune() == 1
 
 
 async def test_a_failed_load_leaves_nothing_behind() -> None:
@@ -124,6 +142,6 @@ async def test_a_failed_load_leaves_nothing_behind() -> None:
         raise RuntimeError("store down")
 
     h.book = UnreadBook(failing, h.emit, h.spawn)
-    h.book.message("bob", "c1", 1, "alice")
+    h.book.message("c1", 1, "alice", ["bob"])
     await h.settle()
     assert h.emitted == [] and h.book.count("bob", "c1") is None
