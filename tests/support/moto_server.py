@@ -46,14 +46,16 @@ class MotoServer:
         return {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint}
 
     def start(self, timeout: float = 30.0) -> MotoServer:
-        binary = Path(sys.executable).with_name("moto_server")
+        repo = Path(__file__).resolve().parents[2]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+                # moto's app with DynamoDB's per-request atomicity (see moto_serial.py)
+                [sys.executable, "-m", "tests.support.moto_serial", "127.0.0.1", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **DUMMY_AWS_ENV},
+                env={**os.environ, **DUMMY_AWS_ENV, "PYTHONPATH": str(repo)},
+                cwd=repo,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
