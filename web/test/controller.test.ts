@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ChatController, ContentError, tokenExpiresAt } from "../src/chat/controller";
+import { ChatController, ContentError, socketOptions, tokenExpiresAt } from "../src/chat/controller";
 import { chat, FakeSocket, flush, msg } from "./fixtures";
 
 let counter = 0;
@@ -258,5 +258,15 @@ describe("ChatController", () => {
     const payload = btoa(JSON.stringify({ sub: "a", exp: 1_800_000_000 })).replace(/=+$/, "");
     expect(tokenExpiresAt(`x.${payload}.y`)).toBe(1_800_000_000_000);
     expect(tokenExpiresAt("not a jwt")).toBeNull();
+  });
+});
+
+describe("the default socket", () => {
+  it("tries WebSocket first, falls back to polling, and sends cookies for load-balancer stickiness", () => {
+    const options = socketOptions({ path: "/socket.io/", auth: (cb) => cb({ token: "t" }), reconnectionDelay: 1, reconnectionDelayMax: 2 });
+    expect(options.transports).toEqual(["websocket", "polling"]);
+    expect(options.tryAllTransports).toBe(true);
+    expect(options.withCredentials).toBe(true);
+    expect(options.autoConnect).toBe(false);
   });
 });

@@ -94,17 +94,31 @@ export function randomId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function defaultSocketFactory(url: string | undefined, options: SocketFactoryOptions): ChatSocket {
-  return io(url, {
+/**
+ * What the default socket asks of socket.io-client. WebSocket first (one connection, no
+ * stickiness needed), long-polling when WebSockets are blocked; cookies on cross-origin
+ * requests (`withCredentials`), so a load balancer's stickiness cookie comes back and every
+ * polling request of a session reaches the node that holds it. The server answers CORS with
+ * `Access-Control-Allow-Credentials` for the origins it allows, never for `*`.
+ */
+export function socketOptions(options: SocketFactoryOptions) {
+  return {
     path: options.path,
     auth: options.auth,
+    transports: ["websocket", "polling"],
+    tryAllTransports: true,
+    withCredentials: true,
     autoConnect: false,
     forceNew: true,
     reconnection: true,
     reconnectionDelay: options.reconnectionDelay,
     reconnectionDelayMax: options.reconnectionDelayMax,
     randomizationFactor: 0.5,
-  }) as unknown as ChatSocket;
+  };
+}
+
+function defaultSocketFactory(url: string | undefined, options: SocketFactoryOptions): ChatSocket {
+  return io(url, socketOptions(options)) as unknown as ChatSocket;
 }
 
 /** The `exp` of a JWT in epoch ms, or null (the client only reads it, to refresh in time). */
