@@ -28,6 +28,26 @@ from .namespace import ChatNamespace
 log = logging.getLogger("chat.node")
 
 DRAIN_FLUSH_S = 2.0
+DRAIN_BACKGROUND_WAIT_S = 2.0
+"""How long the drain waits for the service's background work (unread flushes, loads)."""
+UVICORN_GRACEFUL_S = 5.0
+"""uvicorn's own shutdown after the drain: requests still open get this long."""
+CLOSE_ALLOWANCE_S = 1.0
+"""Stopping the pub/sub link and closing the store."""
+
+
+def drain_worst_case_s(settings: Settings) -> float:
+    """The longest a SIGTERM'd node takes to exit: the drain budget (in-flight work, presence
+    records, pending frames), the grace period in which users may come back elsewhere, the
+    background wait, uvicorn's shutdown and closing. The task's StopTimeout must exceed it
+    (tests/infra/test_drain_budget.py reads both)."""
+    return (
+        settings.drain_timeout_s
+        + settings.presence_grace_s
+        + DRAIN_BACKGROUND_WAIT_S
+        + UVICORN_GRACEFUL_S
+        + CLOSE_ALLOWANCE_S
+    )
 
 
 class _Uvicorn(uvicorn.Server):
@@ -89,7 +109,7 @@ class ChatNode:
             ws=self.engine.uvicorn_websocket_protocol(),
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=int(UVICORN_GRACEFUL_S),
         )
         self.server = _Uvicorn(config)
         loop = asyncio.get_running_loop()
@@ -143,7 +163,13 @@ class ChatNode:
         for sid, identity in self.namespace.identities().items():
             by_user.setdefault(identity.user_id, []).append(sid)
         try:
-            await self.service.close_local_connections(by_user)
+            # bounded by the drain budget: records left behind are reaped by the other nodes once
+            # this node's heartbeat is older than CHAT_PRESENCE_TTL_S
+            await asyncio.wait_for(
+                self.service.close_local_connections(by_user), timeout=max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            log.warning("drain budget spent before every presence record was removed")
         except Exception:
             log.exception("could not remove presence records while draining")
         await self._flush_outgoing(min(deadline, time.monotonic() + DRAIN_FLUSH_S))
@@ -158,7 +184,7 @@ class ChatNode:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.service.wait_offline_checks(), timeout=max(0.0, until - time.monotonic()))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.service.wait_background(), timeout=2)
+            await asyncio.wait_for(self.service.wait_background(), timeout=DRAIN_BACKGROUND_WAIT_S)
         log.info("drained", extra={"seconds": round(time.monotonic() - started, 3)})
         if self.server is not None:
             self.server.should_exit = True
