@@ -39,6 +39,10 @@ class Settings:
     connect_timeout_s: float = 45.0
     drain_timeout_s: float = 20.0
     send_order_timeout_s: float = 5.0
+    trusted_proxies: str = ""
+    """Peers (addresses, networks, `*`) whose X-Forwarded-Proto/-For are believed."""
+    metrics_port: int | None = None
+    """Serve /metrics on this port only (not on the public one); None: on the public port."""
     reconnect_after_ms: int = 1000
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
@@ -95,6 +99,25 @@ def _origins(raw: str | None) -> tuple[str, ...]:
     return origins
 
 
+def _trusted_proxies(raw: str) -> str:
+    from .engine.proxies import TrustedProxies
+
+    try:
+        TrustedProxies(raw)
+    except ValueError as bad:
+        raise Invalid(f"CHAT_TRUSTED_PROXIES must list addresses or networks: {bad}") from None
+    return raw.strip()
+
+
+def _metrics_port(raw: str | None) -> int | None:
+    if raw is None or raw.strip() == "":
+        return None
+    port = int(_number({"CHAT_METRICS_PORT": raw}, "CHAT_METRICS_PORT", 0))
+    if not 0 < port < 65536:
+        raise Invalid("CHAT_METRICS_PORT must be between 1 and 65535")
+    return port
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting once. Raises Invalid with the variable's name on a bad value."""
     env = os.environ if env is None else env
@@ -136,6 +159,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         connect_timeout_s=_number(env, "CHAT_CONNECT_TIMEOUT_S", 45.0),
         drain_timeout_s=_number(env, "CHAT_DRAIN_TIMEOUT_S", 20.0),
         send_order_timeout_s=_number(env, "CHAT_SEND_ORDER_TIMEOUT_S", 5.0),
+        trusted_proxies=_trusted_proxies(env.get("CHAT_TRUSTED_PROXIES", "")),
+        metrics_port=_metrics_port(env.get("CHAT_METRICS_PORT")),
         reconnect_after_ms=int(_number(env, "CHAT_RECONNECT_AFTER_MS", 1000)),
         max_frame_bytes=int(_number(env, "CHAT_MAX_FRAME_BYTES", 64 * 1024)),
         max_http_body_bytes=int(_number(env, "CHAT_MAX_HTTP_BODY_BYTES", 64 * 1024)),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .proxies import TrustedProxies
 
 #: origin (None when the request has none), scheme ("http"/"https"), Host header -> allowed?
 OriginCheck = Callable[[str | None, str, str | None], bool]
@@ -36,3 +38,6 @@ class EngineOptions:
     allow_origin: OriginCheck = any_origin
     #: answer CORS with Access-Control-Allow-Credentials (cookies, e.g. a load balancer's stickiness)
     cors_credentials: bool = True
+    #: peers whose X-Forwarded-Proto/-For are believed on WebSocket upgrades (ASGI requests: uvicorn's
+    #: proxy_headers with the same list)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)

@@ -184,13 +184,16 @@ def _error_response(refusal: RequestError) -> Any:
 
 def listener_factory(server: Server) -> Any:
     prefix = server.options.path.rstrip("/").encode()
+    proxies = server.options.trusted_proxies
 
-    def factory(request: WSUpgradeRequest) -> Any:
+    def factory(request: WSUpgradeRequest, peer: str = "") -> Any:
         raw_path, _, raw_query = request.path.partition(b"?")
         if raw_path.rstrip(b"/") != prefix:
             return None  # 404
         headers = {name.lower(): value for name, value in request.headers.items()}
-        handshake = Handshake(headers=headers, query=parse_query(raw_query), secure=False)
+        # uvicorn hands over plain-TCP connections (TLS ends at a load balancer, if any)
+        address, secure = proxies.resolve(peer, headers, secure=False)
+        handshake = Handshake(headers=headers, query=parse_query(raw_query), address=address, secure=secure)
         try:
             if server.cors_headers(handshake) is None:
                 raise RequestError(FORBIDDEN, 403)
@@ -216,20 +219,21 @@ def uvicorn_protocol(*servers: Server) -> type[asyncio.Protocol]:
     factories = [listener_factory(server) for server in servers]
     max_frame = max(server.options.max_payload for server in servers)
 
-    def factory(request: WSUpgradeRequest) -> Any:
+    def route(request: WSUpgradeRequest, peer: str) -> Any:
         for candidate in factories:
-            answer = candidate(request)
+            answer = candidate(request, peer)
             if answer is not None:
                 return answer
         return None
 
     class UvicornUpgrade(asyncio.Protocol):
         def __init__(self, config: Any = None, server_state: Any = None, app_state: Any = None) -> None:
+            self._transport: asyncio.Transport | None = None
             self._ws = WSProtocol(
                 None,  # host_port: a server's
                 None,  # ws_path
                 False,  # is_client_side
-                factory,
+                self._route,
                 PICOWS_LOGGER,
                 True,  # disconnect_on_exception
                 HANDSHAKE_TIMEOUT_S,
@@ -242,7 +246,10 @@ def uvicorn_protocol(*servers: Server) -> type[asyncio.Protocol]:
                 None,  # extra_headers
                 READ_BUFFER_BYTES,
             )
-            self._transport: asyncio.Transport | None = None
+
+        def _route(self, request: WSUpgradeRequest) -> Any:
+            peer = self._transport.get_extra_info("peername") if self._transport is not None else None
+            return route(request, str(peer[0]) if peer else "")
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self._transport = transport  # type: ignore[assignment]

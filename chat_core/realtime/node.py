@@ -11,11 +11,17 @@ import time
 from collections.abc import Generator
 
 import uvicorn
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ..assembly import build_service, open_store
 from ..auth import TokenVerifier
 from ..config import Settings
 from ..engine import EngineOptions, Server
+from ..engine.proxies import TrustedProxies
 from ..engine.pubsub import RedisAdapter
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
@@ -69,6 +75,7 @@ def engine_options(settings: Settings) -> EngineOptions:
         max_buffered_frames=settings.max_socket_queue,
         allow_origin=OriginPolicy(settings.cors_origins).allows,
         cors_credentials=True,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
 
 
@@ -88,7 +95,9 @@ class ChatNode:
         async def provide() -> ChatService:
             return self.service
 
-        http_app, self.http_api = create_http_app(provide, verifier, settings, metrics=self.metrics.render)
+        # /metrics on the public port only when no metrics port is set (a local development server)
+        public_metrics = self.metrics.render if settings.metrics_port is None else None
+        http_app, self.http_api = create_http_app(provide, verifier, settings, metrics=public_metrics)
         self.asgi = self.engine.asgi(http_app)
         self.pubsub: RedisAdapter | None = None
         self.server: _Uvicorn | None = None
@@ -110,6 +119,9 @@ class ChatNode:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(UVICORN_GRACEFUL_S),
+            # scheme and client address from X-Forwarded-* only from these peers (a load balancer)
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or "127.0.0.1",
         )
         self.server = _Uvicorn(config)
         loop = asyncio.get_running_loop()
@@ -125,6 +137,8 @@ class ChatNode:
                 on_resync=lambda reason: self.service.unread.clear(),
             )
             await self.pubsub.start()
+        if settings.metrics_port is not None:
+            self._tasks.append(asyncio.create_task(self._serve_metrics(settings.metrics_port)))
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
         self._tasks.append(asyncio.create_task(self._cleanup_loop()))
         try:
@@ -135,6 +149,7 @@ class ChatNode:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             if self.pubsub is not None:
                 await self.pubsub.stop()
+            await self.service.aclose()
             await self.store.close()
             log.info("stopped", extra={"node_id": settings.node_id})
 
@@ -196,6 +211,24 @@ class ChatNode:
         while time.monotonic() < until and self.engine.pending_frames():  # noqa: ASYNC110 - bounded poll
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.05)  # the GET that took the last frames is still writing them
+
+    async def _serve_metrics(self, port: int) -> None:
+        """/metrics alone on its own port, for a scraper inside the network: the load balancer
+        forwards the public port only."""
+        render = self.metrics.render
+
+        async def metrics(request: Request) -> Response:
+            return Response(render(), media_type=CONTENT_TYPE_LATEST)
+
+        app = Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])
+        config = uvicorn.Config(
+            app, host=self.settings.host, port=port, lifespan="off", log_config=None, access_log=False
+        )
+        server = _Uvicorn(config)
+        try:
+            await server.serve()
+        finally:
+            server.should_exit = True
 
     async def _heartbeat_loop(self) -> None:
         period = max(0.5, min(self.settings.cleanup_interval_s, self.settings.presence_ttl_s / 3))

@@ -68,3 +68,23 @@ def test_every_log_group_has_a_retention() -> None:
     groups = resources("AWS::Logs::LogGroup")
     assert len(groups) == 3
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
+
+
+def test_behind_the_load_balancer_forwarded_headers_count_and_metrics_stay_inside() -> None:
+    template = load_template()["Resources"]
+    container = template["RealtimeTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    env = {e["Name"]: e["Value"] for e in container["Environment"] if isinstance(e.get("Value"), str)}
+    assert env["CHAT_TRUSTED_PROXIES"] == "*" and env["CHAT_METRICS_PORT"] == "9464"
+    # trusting every peer is sound only because the load balancer is the only one
+    ingress = template["ServiceSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert ingress == [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 3001,
+            "ToPort": 3001,
+            "SourceSecurityGroupId": {"Ref": "LoadBalancerSecurityGroup"},
+            "Description": "from the load balancer only",
+        }
+    ]
+    target_group = template["RealtimeTargetGroup"]["Properties"]
+    assert target_group["Port"] == 3001
