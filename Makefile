@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 3001
+ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench cost
+.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench cost \
+	build-HttpApiFunction build-CleanupFunction
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,3 +79,31 @@ cost: install-dev
 bench: install-dev
 	@command -v node >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps
 	bench/run.sh
+
+# --- The Lambda functions: what `sam build` puts in each (template.yaml: BuildMethod: makefile) ---
+# SAM runs `make build-<LogicalId>` with ARTIFACTS_DIR set. The artifact is the project installed
+# as a package with its `lambda` extra: the chat_core and handlers packages (no web demo, nothing
+# else from the tree) and every dependency resolved from pyproject.toml, as wheels for the
+# functions' platform. LAMBDA_ARCH / LAMBDA_PYTHON follow template.yaml's Architectures / Runtime
+# (tests/aws_lambda/test_artifact.py checks, and builds with both set to this machine's).
+LAMBDA_ARCH      ?= aarch64
+LAMBDA_PYTHON    ?= 3.12
+LAMBDA_PLATFORM  ?= manylinux2014_$(LAMBDA_ARCH)
+LAMBDA_PIP_FLAGS ?= --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) \
+	--implementation cp --only-binary=:all:
+
+# The sources are copied to a temporary directory first: the build leaves nothing in the tree,
+# and setup.py finds no web/ to build the demo page from. The function's file system is read-only,
+# so bytecode is compiled here (when PYTHON is the runtime's version), not at every cold start.
+build-HttpApiFunction build-CleanupFunction:
+	@[ -n "$(ARTIFACTS_DIR)" ] || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }
+	set -e; src="$$(mktemp -d)"; trap 'rm -rf "$$src"' EXIT; \
+	cp -R $(addprefix $(ROOT)/,pyproject.toml setup.py README.md chat_core handlers) "$$src"/; \
+	rm -rf "$$src"/chat_core/web_dist; find "$$src" -name __pycache__ -prune -exec rm -rf {} +; \
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --upgrade \
+		--target "$(ARTIFACTS_DIR)" $(LAMBDA_PIP_FLAGS) "$$src[lambda]"
+	rm -rf "$(ARTIFACTS_DIR)"/bin
+	@if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(LAMBDA_PYTHON)".split("."))))'; \
+	then $(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)" >/dev/null; \
+	else echo "note: $(PYTHON) is not Python $(LAMBDA_PYTHON), so no bytecode is precompiled and every cold start" \
+		"compiles the sources (0.7-1 s on the development machine); set PYTHON=python$(LAMBDA_PYTHON) to precompile" >&2; fi
