@@ -7,7 +7,7 @@ ChatService, a store or a fan-out adapter, so the three cannot drift apart.
 from __future__ import annotations
 
 from .config import Settings
-from .limits import RateLimiter
+from .limits import Limiter, RateLimiter
 from .metrics import NodeMetrics, counted_fanout, timed_store
 from .ports import Fanout, Store
 from .service import ChatService
@@ -36,7 +36,17 @@ def publisher_fanout(settings: Settings) -> Fanout:
     return NullFanout()
 
 
-def build_limiter(settings: Settings) -> RateLimiter:
+def build_limiter(settings: Settings, *, metrics: NodeMetrics | None = None) -> Limiter:
+    """Token buckets in Redis/Valkey, shared by the cluster, when `CHAT_REDIS_URL` is set (they
+    fail open while Redis does not answer, counted in `metrics`); else in this process."""
+    if settings.redis_url:
+        from .limits_redis import RedisRateLimiter
+
+        return RedisRateLimiter(
+            settings.rates(),
+            settings.redis_url,
+            on_fail_open=metrics.rate_limit_fail_open.inc if metrics is not None else None,
+        )
     return RateLimiter(settings.rates())
 
 
@@ -49,7 +59,8 @@ def build_service(
     metrics: NodeMetrics | None = None,
 ) -> ChatService:
     """The service over a store and a fan-out, with every setting it takes. With `metrics`,
-    store calls are timed and emits counted."""
+    store calls are timed, emits counted and rate-limit checks that failed open counted.
+    `ChatService.aclose` closes the limiter's connections (not the store's)."""
     if metrics is not None:
         store = timed_store(store, metrics)
         fanout = counted_fanout(fanout, metrics)
@@ -59,7 +70,7 @@ def build_service(
         node_id=node_id,
         presence_grace_s=settings.presence_grace_s,
         presence_ttl_s=settings.presence_ttl_s,
-        limiter=build_limiter(settings),
+        limiter=build_limiter(settings, metrics=metrics),
         max_connections_per_user=settings.max_connections_per_user,
         send_order_timeout_s=settings.send_order_timeout_s,
     )

@@ -107,6 +107,7 @@ def cleanup(settings: Settings) -> int:
                 f"users offline {report.users_offline}, complete {report.complete}"
             )
         finally:
+            await service.aclose()
             await store.close()
 
     asyncio.run(main())

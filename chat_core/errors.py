@@ -59,6 +59,12 @@ class RateLimited(ChatError):
     code = "RATE_LIMITED"
     default_message = "too many requests"
 
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = None) -> None:
+        """`retry_after_s`: seconds until the request would be accepted, when known (HTTP
+        answers it as `Retry-After`)."""
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
 
 class Unavailable(ChatError):
     code = "UNAVAILABLE"

@@ -44,6 +44,11 @@ class NodeMetrics:
         self.pubsub_reconnects = Counter(
             "chat_pubsub_reconnects_total", "Times the pub/sub subscription came back", registry=self.registry
         )
+        self.rate_limit_fail_open = Counter(
+            "chat_rate_limit_fail_open_total",
+            "Rate-limit checks let through because Redis did not answer in time",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

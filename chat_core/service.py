@@ -13,7 +13,7 @@ from . import payloads, wire
 from .clock import now_ms
 from .errors import Invalid, NotFound, RateLimited, Unavailable
 from .ids import direct_chat_id, group_chat_id, ulid
-from .limits import RateLimiter
+from .limits import Limiter
 from .models import (
     AppendResult,
     Chat,
@@ -85,7 +85,7 @@ class ChatService:
         presence_grace_s: float = 5.0,
         presence_ttl_s: float = 60.0,
         clock: Callable[[], int] = now_ms,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         max_connections_per_user: int | None = None,
         send_order_timeout_s: float = 5.0,
     ) -> None:
@@ -116,9 +116,15 @@ class ChatService:
         self._unread_flushed_at = 0.0
         fanout.set_notice_handler(self.on_member_notice)
 
-    def _limit(self, user_id: str, kind: str) -> None:
+    async def _limit(self, user_id: str, kind: str) -> None:
         if self._limiter is not None:
-            self._limiter.take(user_id, kind)
+            await self._limiter.take(user_id, kind)
+
+    async def aclose(self) -> None:
+        """Release what the service itself holds (the rate limiter's Redis connections); the
+        store and the fan-out are closed by whoever opened them."""
+        if self._limiter is not None:
+            await self._limiter.aclose()
 
     # --- membership ---------------------------------------------------------------------------
     def _remember(self, chat: Chat) -> frozenset[str]:
@@ -166,7 +172,7 @@ class ChatService:
         return chat, created
 
     async def create_chat(self, user_id: str, request: payloads.CreateChat) -> tuple[ChatView, bool]:
-        self._limit(user_id, "join")
+        await self._limit(user_id, "join")
         if request.type == "direct":
             assert request.recipient_id is not None
             chat, created = await self.open_direct(user_id, request.recipient_id)
@@ -186,11 +192,11 @@ class ChatService:
         return chat, created
 
     async def get_chat(self, user_id: str, chat_id: str) -> ChatView:
-        self._limit(user_id, "query")
+        await self._limit(user_id, "query")
         return (await self._views(user_id, [await self._member_chat(user_id, chat_id)]))[0]
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> InboxPage:
-        self._limit(user_id, "query")
+        await self._limit(user_id, "query")
         page = await self.store.list_chats(user_id, limit, cursor)
         return InboxPage(await self._views(user_id, page.chats), page.next_cursor)
 
@@ -212,7 +218,7 @@ class ChatService:
 
     # --- viewing ------------------------------------------------------------------------------
     async def join_chat(self, user_id: str, request: payloads.JoinChat, sid: str | None) -> JoinResult:
-        self._limit(user_id, "join")
+        await self._limit(user_id, "join")
         if request.recipient_id is not None:
             chat, _ = await self.open_direct(user_id, request.recipient_id)
         else:
@@ -254,7 +260,7 @@ class ChatService:
         )
 
     async def set_typing(self, user_id: str, request: payloads.Typing) -> None:
-        self._limit(user_id, "typing")
+        await self._limit(user_id, "typing")
         await self._require_member(user_id, request.chat_id)
         if self.viewers.set_typing(request.chat_id, user_id, request.is_typing, self._clock()):
             await self.fanout.to_chat_viewers(
@@ -268,7 +274,7 @@ class ChatService:
     async def send_message(self, user_id: str, request: payloads.SendMessage, sid: str | None) -> AppendResult:
         """Store, then emit to every member's connections on every node. Sends to one chat
         overlap their store work; emits leave this node in seq order (send_order)."""
-        self._limit(user_id, "send")
+        await self._limit(user_id, "send")
         members = await self._require_member(user_id, request.chat_id)
         ticket = self._send_order.begin(request.chat_id)
         key = (request.chat_id, user_id, request.client_message_id)
@@ -359,14 +365,14 @@ class ChatService:
                 )
 
     async def get_messages(self, user_id: str, request: payloads.GetMessages) -> MessagePage:
-        self._limit(user_id, "query")
+        await self._limit(user_id, "query")
         await self._require_member(user_id, request.chat_id)
         return await self.store.list_messages(
             request.chat_id, before_seq=request.before_seq, after_seq=request.after_seq, limit=request.limit
         )
 
     async def mark_read(self, user_id: str, request: payloads.MarkRead) -> ReadResult:
-        self._limit(user_id, "query")
+        await self._limit(user_id, "query")
         chat = await self._member_chat(user_id, request.chat_id)
         return await self._mark(user_id, chat, request.up_to_seq)
 
@@ -382,7 +388,7 @@ class ChatService:
         return ReadResult(chat.id, read_seq, view.unread_count)
 
     async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
-        self._limit(user_id, "query")
+        await self._limit(user_id, "query")
         members = await self._require_member(user_id, chat_id)
         chat_members = sorted(members)
         found = await self.store.presence(chat_members)

@@ -4,6 +4,7 @@ so the Lambda handler imports it without the realtime server."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import payloads, wire
 from ..auth import Identity, TokenVerifier, issue_token
 from ..config import Settings
-from ..errors import HTTP_STATUS, ChatError, Forbidden, Internal, Invalid, NotFound, TooLarge, Unauthorized
+from ..errors import (
+    HTTP_STATUS,
+    ChatError,
+    Forbidden,
+    Internal,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+)
 from ..service import ChatService
 from .openapi import openapi_document
 from .origins import OriginPolicy
@@ -43,7 +54,11 @@ class JSONResponse(Response):
 
 
 def error_response(error: ChatError) -> JSONResponse:
-    return JSONResponse({"error": error.to_wire()}, status_code=HTTP_STATUS[error.code])
+    headers = None
+    if isinstance(error, RateLimited) and error.retry_after_s is not None:
+        # whole seconds (RFC 9110), rounded up: a client that waits this long gets a token
+        headers = {"retry-after": str(max(1, math.ceil(error.retry_after_s)))}
+    return JSONResponse({"error": error.to_wire()}, status_code=HTTP_STATUS[error.code], headers=headers)
 
 
 class OriginGuard:

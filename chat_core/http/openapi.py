@@ -35,7 +35,15 @@ def _errors(*statuses: int) -> dict[str, Any]:
         429: "RATE_LIMITED",
         503: "UNAVAILABLE",
     }
-    return {str(s): {"description": text[s], **_json(_ref("Error"))} for s in statuses}
+    responses = {str(s): {"description": text[s], **_json(_ref("Error"))} for s in statuses}
+    if "429" in responses:
+        responses["429"]["headers"] = {
+            "Retry-After": {
+                "description": "seconds until the rate limit lets the request through",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return responses
 
 
 def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:

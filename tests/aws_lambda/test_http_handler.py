@@ -9,10 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
+import redis as sync_redis
 from moto import mock_aws
 
 from chat_core.auth import issue_token
 from chat_core.stores.dynamodb_schema import create_table
+from tests.support.redis_server import RedisServer
 
 from .conftest import SECRET, LambdaContext, fresh_import, http_event, load_event
 
@@ -86,3 +88,48 @@ def load_event_with_token(name: str, token: str) -> dict[str, Any]:
     event = load_event(name)
     event["headers"]["authorization"] = f"Bearer {token}"
     return event
+
+
+@pytest.fixture
+def limited_http_api(
+    aws_env: None, event_loop_for_mangum: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, RedisServer]]:
+    """The HTTP handler with CHAT_REDIS_URL (a private redis-server) and a send budget of 2."""
+    redis = RedisServer().start()
+    monkeypatch.setenv("CHAT_REDIS_URL", redis.url)
+    monkeypatch.setenv("CHAT_SEND_RATE", "0.01")
+    monkeypatch.setenv("CHAT_SEND_BURST", "2")
+    try:
+        with mock_aws():
+            create_table(boto3.client("dynamodb"), "chat-lambda-test")
+            yield fresh_import("handlers.http_api"), redis
+    finally:
+        redis.close()
+
+
+@pytest.mark.redis
+def test_a_send_beyond_the_shared_budget_is_429_with_retry_after(
+    limited_http_api: tuple[ModuleType, RedisServer],
+) -> None:
+    http_api, redis = limited_http_api
+    alice = issue_token(SECRET, "alice")
+    status, chat = call(
+        http_api, http_event("POST", "/v1/chats", token=alice, body={"type": "direct", "recipientId": "bob"})
+    )
+    assert status == 201
+
+    def send(module: ModuleType, n: int) -> dict[str, Any]:
+        event = http_event(
+            "POST", f"/v1/chats/{chat['id']}/messages", token=alice, body={"content": "hi", "clientMessageId": f"c{n}"}
+        )
+        return module.handler(event, LambdaContext())  # type: ignore[no-any-return]
+
+    assert [send(http_api, n)["statusCode"] for n in range(2)] == [201, 201]
+    refused = send(http_api, 2)
+    assert refused["statusCode"] == 429 and json.loads(refused["body"])["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(refused["headers"]["retry-after"]) <= 100  # a token every 100 s
+    # another container (a cold start: its own service and limiter) spends the same budget
+    other_container = fresh_import("handlers.http_api")
+    assert send(other_container, 3)["statusCode"] == 429
+    with sync_redis.Redis.from_url(redis.url) as client:
+        assert client.exists("chat:rl:send:alice") == 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ NODE_ENV = {
     "CHAT_SEND_RATE": "1000",
     "CHAT_SEND_BURST": "1000",
 }
+LIMITED_SEND_BURST = 6
 
 
 class Cluster:
@@ -41,19 +43,28 @@ def redis_server() -> Iterator[RedisServer]:
     server.close()
 
 
-@pytest.fixture(params=["dynamodb", "sqlite"])
-def cluster(request: pytest.FixtureRequest, redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
-    """Production shape (DynamoDB through a moto_server process) and one shared SQLite file."""
+@contextlib.contextmanager
+def running_cluster(
+    store: str, redis_server: RedisServer, tmp_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Cluster]:
+    """Three nodes on `store` ("dynamodb" through a moto_server process, or one shared SQLite
+    file) and the redis-server, with NODE_ENV and then `env`."""
     store_env: dict[str, str | None] = {}
     moto: MotoServer | None = None
-    if request.param == "dynamodb":
+    if store == "dynamodb":
         moto = MotoServer().start()
         moto.create_table("chat-cluster")
         store_env = {**moto.env(), "CHAT_STORE": "dynamodb", "CHAT_DYNAMODB_TABLE": "chat-cluster"}
     db = tmp_path / "shared.db"
     nodes = [
         ServerProcess(
-            {**NODE_ENV, **store_env, "CHAT_REDIS_URL": redis_server.url, "CHAT_NODE_ID": f"node-{i}"},
+            {
+                **NODE_ENV,
+                **store_env,
+                **(env or {}),
+                "CHAT_REDIS_URL": redis_server.url,
+                "CHAT_NODE_ID": f"node-{i}",
+            },
             db_path=db,
         )
         for i in range(3)
@@ -67,3 +78,20 @@ def cluster(request: pytest.FixtureRequest, redis_server: RedisServer, tmp_path:
             node.close()
         if moto is not None:
             moto.close()
+
+
+@pytest.fixture(params=["dynamodb", "sqlite"])
+def cluster(request: pytest.FixtureRequest, redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+    """Production shape (DynamoDB through a moto_server process) and one shared SQLite file."""
+    with running_cluster(request.param, redis_server, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def limited_cluster(redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+    """Three nodes with a small send budget (burst LIMITED_SEND_BURST, no refill to speak of),
+    shared through the redis-server: the budget is the user's, not each node's."""
+    with running_cluster(
+        "sqlite", redis_server, tmp_path, {"CHAT_SEND_RATE": "0.01", "CHAT_SEND_BURST": str(LIMITED_SEND_BURST)}
+    ) as running:
+        yield running

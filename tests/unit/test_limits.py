@@ -19,24 +19,30 @@ class Ticker:
         return self.now
 
 
-def test_a_burst_then_the_steady_rate() -> None:
+async def test_a_burst_then_the_steady_rate() -> None:
     tick = Ticker()
     limiter = RateLimiter({"send": Rate(per_second=2, burst=3)}, clock=tick)
     for _ in range(3):
-        limiter.take("alice", "send")
+        await limiter.take("alice", "send")
     with pytest.raises(RateLimited):
-        limiter.take("alice", "send")
-    limiter.take("bob", "send")  # buckets are per user
+        await limiter.take("alice", "send")
+    await limiter.take("bob", "send")  # buckets are per user
     tick.now += 0.5
-    limiter.take("alice", "send")
-    with pytest.raises(RateLimited):
-        limiter.take("alice", "send")
+    await limiter.take("alice", "send")
+    with pytest.raises(RateLimited) as refused:
+        await limiter.take("alice", "send")
+    assert refused.value.retry_after_s == pytest.approx(0.5)  # one token at 2/s
+    tick.now += 0.2
+    with pytest.raises(RateLimited) as refused:
+        await limiter.take("alice", "send")
+    assert refused.value.retry_after_s == pytest.approx(0.3)
+    await limiter.take("alice", "query")  # kinds without a rate are not limited
 
 
-def test_idle_buckets_are_pruned() -> None:
+async def test_idle_buckets_are_pruned() -> None:
     tick = Ticker()
     limiter = RateLimiter({"send": Rate(1, 2)}, clock=tick)
-    limiter.take("alice", "send")
+    await limiter.take("alice", "send")
     assert len(limiter) == 1
     tick.now += 5
     assert limiter.prune() == 1 and len(limiter) == 0
@@ -64,3 +70,12 @@ async def test_the_service_limits_sends_and_connections(store: SqliteStore, fano
         "s1",
         "s2",
     }
+
+
+def test_http_answers_429_with_retry_after_in_whole_seconds() -> None:
+    from chat_core.http.app import error_response
+
+    response = error_response(RateLimited("slow", retry_after_s=2.1))
+    assert response.status_code == 429 and response.headers["retry-after"] == "3"
+    assert error_response(RateLimited("slow", retry_after_s=0.01)).headers["retry-after"] == "1"
+    assert "retry-after" not in error_response(RateLimited("at most 2 connections per user")).headers
