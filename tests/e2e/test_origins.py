@@ -50,9 +50,7 @@ async def test_http_allowed_origins(server: ServerProcess, http: httpx.AsyncClie
     )
     assert pre.status_code in (200, 204) and pre.headers["access-control-allow-origin"] == ALLOWED
     user = unique("web")
-    r = await http.get(
-        "/v1/chats", headers={"Origin": ALLOWED, "Authorization": f"Bearer {server.token(user)}"}
-    )
+    r = await http.get("/v1/chats", headers={"Origin": ALLOWED, "Authorization": f"Bearer {server.token(user)}"})
     assert r.status_code == 200
 
 
@@ -145,3 +143,27 @@ async def test_raw_websocket_upgrade_refused(server: ServerProcess) -> None:
 async def test_still_serving(server: ServerProcess, clients: Any) -> None:
     c = await clients(unique("last"))
     assert (await c.call("ping"))["ok"] is True
+
+
+async def test_credentials_are_allowed_for_allowed_origins_only_and_never_with_a_wildcard(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    """The browser client sends cookies (withCredentials) so a load balancer's stickiness cookie
+    comes back: CORS must name the origin and allow credentials for it, and only for it."""
+    polling = {"EIO": "4", "transport": "polling"}
+    for origin in (ALLOWED, own_origin(server)):
+        for r in (
+            await http.get("/socket.io/", params=polling, headers={"Origin": origin}),
+            await http.get("/healthz", headers={"Origin": origin}),
+            await http.options("/v1/chats", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}),
+        ):
+            assert r.status_code in (200, 204), (origin, r.request.url, r.text)
+            assert r.headers["access-control-allow-origin"] == origin
+            assert r.headers["access-control-allow-credentials"] == "true"
+    for r in (
+        await http.get("/socket.io/", params=polling, headers={"Origin": "https://evil.example.com"}),
+        await http.get("/healthz", headers={"Origin": "https://evil.example.com"}),
+    ):
+        assert r.status_code == 403
+        assert "access-control-allow-origin" not in r.headers
+        assert "access-control-allow-credentials" not in r.headers
