@@ -43,6 +43,10 @@ class Settings:
     """Peers (addresses, networks, `*`) whose X-Forwarded-Proto/-For are believed."""
     metrics_port: int | None = None
     """Serve /metrics on this port only (not on the public one); None: on the public port."""
+    emf_service: str | None = None
+    """Write the node's connection count as a CloudWatch EMF record every minute, dimensioned
+    by this service name (the ECS service scales on it); None: no records."""
+    emf_namespace: str = "Chat"
     reconnect_after_ms: int = 1000
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
@@ -161,6 +165,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         send_order_timeout_s=_number(env, "CHAT_SEND_ORDER_TIMEOUT_S", 5.0),
         trusted_proxies=_trusted_proxies(env.get("CHAT_TRUSTED_PROXIES", "")),
         metrics_port=_metrics_port(env.get("CHAT_METRICS_PORT")),
+        emf_service=env.get("CHAT_EMF_SERVICE") or None,
+        emf_namespace=env.get("CHAT_EMF_NAMESPACE") or "Chat",
         reconnect_after_ms=int(_number(env, "CHAT_RECONNECT_AFTER_MS", 1000)),
         max_frame_bytes=int(_number(env, "CHAT_MAX_FRAME_BYTES", 64 * 1024)),
         max_http_body_bytes=int(_number(env, "CHAT_MAX_HTTP_BODY_BYTES", 64 * 1024)),

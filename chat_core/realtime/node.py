@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import Generator
 
@@ -28,12 +29,14 @@ from ..http.origins import OriginPolicy
 from ..metrics import NodeMetrics
 from ..ports import Store
 from ..service import ChatService
+from .emf import connections_record, write_record
 from .fanout import EngineFanout
 from .namespace import ChatNamespace
 
 log = logging.getLogger("chat.node")
 
 DRAIN_FLUSH_S = 2.0
+EMF_INTERVAL_S = 60.0
 DRAIN_BACKGROUND_WAIT_S = 2.0
 """How long the drain waits for the service's background work (unread flushes, loads)."""
 UVICORN_GRACEFUL_S = 5.0
@@ -141,6 +144,8 @@ class ChatNode:
             self._tasks.append(asyncio.create_task(self._serve_metrics(settings.metrics_port)))
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
         self._tasks.append(asyncio.create_task(self._cleanup_loop()))
+        if settings.emf_service:
+            self._tasks.append(asyncio.create_task(self._emf_loop(settings.emf_namespace, settings.emf_service)))
         try:
             await self.server.serve()
         finally:
@@ -229,6 +234,12 @@ class ChatNode:
             await server.serve()
         finally:
             server.should_exit = True
+
+    async def _emf_loop(self, namespace: str, service: str) -> None:
+        """The connection count for CloudWatch (EMF on stdout), every minute and once at start."""
+        while True:
+            write_record(connections_record(namespace, service, len(self.namespace.sockets)), sys.stdout)
+            await asyncio.sleep(EMF_INTERVAL_S)
 
     async def _heartbeat_loop(self) -> None:
         period = max(0.5, min(self.settings.cleanup_interval_s, self.settings.presence_ttl_s / 3))

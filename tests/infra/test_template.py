@@ -88,3 +88,25 @@ def test_behind_the_load_balancer_forwarded_headers_count_and_metrics_stay_insid
     ]
     target_group = template["RealtimeTargetGroup"]["Properties"]
     assert target_group["Port"] == 3001
+
+
+def test_the_service_scales_on_the_connections_its_tasks_report() -> None:
+    from chat_core.realtime.emf import METRIC_CONNECTIONS, connections_record
+
+    template = load_template()["Resources"]
+    container = template["RealtimeTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    service_name = next(e["Value"] for e in container["Environment"] if e["Name"] == "CHAT_EMF_SERVICE")
+    policy = template["RealtimeScaleOnConnections"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    metric = policy["CustomizedMetricSpecification"]
+    assert metric["Dimensions"] == [{"Name": "Service", "Value": service_name}]
+    assert metric["Statistic"] == "Average" and policy["TargetValue"] == {"Ref": "ConnectionsPerTask"}
+    # what a task writes is what the policy reads
+    record = connections_record(metric["Namespace"], "svc", 42)
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == metric["Namespace"] and directive["Dimensions"] == [["Service"]]
+    assert [m["Name"] for m in directive["Metrics"]] == [metric["MetricName"]] == [METRIC_CONNECTIONS]
+    assert record["Service"] == "svc" and record[METRIC_CONNECTIONS] == 42
+    target = template["RealtimeScalingTarget"]["Properties"]
+    assert target["MinCapacity"] == {"Ref": "DesiredCount"} and target["MaxCapacity"] == {"Ref": "MaxCount"}
+    cpu = template["RealtimeScaleOnCpu"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert cpu["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
