@@ -7,6 +7,7 @@ Business limits that depend on state (membership, last seq) are the service's.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,13 +155,28 @@ def chat_ref(data: object) -> str:
     return chat_id(_object(data).get("chatId"))
 
 
-def send_message(data: object, chat: str | None = None) -> SendMessage:
+def send_message(
+    data: object, chat: str | None = None, *, assign_missing_id: Callable[[], str] | None = None
+) -> SendMessage:
+    """assign_missing_id: the original client's `send_message` has no clientMessageId (PROTOCOL.md
+    1.1, compatibility); the socket handler then assigns one (such a send is not retry-safe)."""
     body = _object(data)
+    raw_id = body.get("clientMessageId")
+    if raw_id is None and "clientMessageId" not in body and assign_missing_id is not None:
+        raw_id = assign_missing_id()
     return SendMessage(
         chat_id=chat if chat is not None else chat_id(body.get("chatId")),
         content=content(body.get("content")),
-        client_message_id=client_message_id(body.get("clientMessageId")),
+        client_message_id=client_message_id(raw_id),
     )
+
+
+def optional_chat_ref(data: object) -> str | None:
+    """`{chatId}` or, from the original client, `{}`/no payload at all (None)."""
+    if data is None:
+        return None
+    body = _object(data)
+    return chat_id(body["chatId"]) if "chatId" in body else None
 
 
 def mark_read(data: object, chat: str | None = None) -> MarkRead:

@@ -387,6 +387,14 @@ class ChatService:
         view = (await self._views(user_id, [chat]))[0]
         return ReadResult(chat.id, read_seq, view.unread_count)
 
+    async def contacts_presence(self, user_id: str) -> list[Presence]:
+        """Presence of everyone who shares a chat with the user, in id order (the original
+        client's `get_active_users` without a chatId)."""
+        await self._limit(user_id, "query")
+        contacts = sorted(await self.store.contacts(user_id))
+        found = await self.store.presence(contacts)
+        return [found[c] for c in contacts]
+
     async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
         await self._limit(user_id, "query")
         members = await self._require_member(user_id, chat_id)

@@ -14,6 +14,7 @@ from ..auth import Identity, TokenVerifier
 from ..clock import iso_ms, now_ms
 from ..engine import ConnectRefused, Namespace, Socket
 from ..errors import ChatError, Internal, Invalid, Unauthorized, Unavailable
+from ..ids import ulid
 from ..metrics import NodeMetrics
 from ..service import ChatService
 from .fanout import user_room
@@ -149,7 +150,7 @@ class ChatNamespace(Namespace):
         return {}, None
 
     async def _send_message(self, socket: Socket, who: Identity, data: object) -> Result:
-        request = payloads.send_message(data)
+        request = payloads.send_message(data, assign_missing_id=lambda: "server-" + ulid())
         result = await self._service.send_message(who.user_id, request, socket.sid)
         message = wire.message(result.message)
         socket.emit("message_sent", {"clientMessageId": request.client_message_id, "message": message})
@@ -162,7 +163,10 @@ class ChatNamespace(Namespace):
         return {"chatId": result.chat_id, "readSeq": result.read_seq, "unreadCount": result.unread_count}, None
 
     async def _get_active_users(self, socket: Socket, who: Identity, data: object) -> Result:
-        chat_id = payloads.chat_ref(data)
+        chat_id = payloads.optional_chat_ref(data)
+        if chat_id is None:  # the original client: everyone who shares a chat with the caller
+            contacts = await self._service.contacts_presence(who.user_id)
+            return {"users": [wire.presence(p) for p in contacts]}, "active_users"
         users = await self._service.active_users(who.user_id, chat_id)
         return {"chatId": chat_id, "users": [wire.presence(p) for p in users]}, "active_users"
 

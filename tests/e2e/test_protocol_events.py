@@ -406,3 +406,26 @@ async def test_content_is_stored_exactly(clients: Any) -> None:
         m = await send(a, chat_id, content)
         assert m["content"] == content
         assert (await b.wait_for("new_message", lambda d, i=m["id"]: d["id"] == i))["content"] == content
+
+
+async def test_a_client_written_like_the_original_chats(clients: Any, transport: list[str]) -> None:
+    """The original Node.js server's front end: no clientMessageId on send_message, no chatId on
+    get_active_users (PROTOCOL.md 1.1, compatibility). It only adds a token."""
+    alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
+    a = await clients(alice, transport)
+    b = await clients(bob, transport)
+    chat_id = (await a.ok("join_chat", {"recipientId": bob}))["chat"]["id"]
+    await a.ok("join_chat", {"recipientId": carol})  # carol never connects
+    sent = await a.ok("send_message", {"chatId": chat_id, "content": "hello the old way"})
+    message = sent["message"]
+    assert_message(message, chatId=chat_id, senderId=alice, content="hello the old way")
+    assert message["clientMessageId"].startswith("server-")
+    again = await a.ok("send_message", {"chatId": chat_id, "content": "hello the old way"})
+    assert again["message"]["id"] != message["id"], "without a clientMessageId every send is a new message"
+    assert await b.wait_for("new_message", lambda m: m["id"] == message["id"]) == message
+    for payload in ({}, None):
+        users = (await a.ok("get_active_users", payload))["users"]
+        assert [u["userId"] for u in users] == sorted([bob, carol])
+        assert {u["userId"]: u["online"] for u in users} == {bob: True, carol: False}
+    info = await a.wait_for("active_users")
+    assert "chatId" not in info and len(info["users"]) == 2
