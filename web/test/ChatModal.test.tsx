@@ -171,3 +171,35 @@ describe("MessageList", () => {
     expect(days).toHaveLength(2);
   });
 });
+
+describe("ChatModalSocketIO (the original chat's name)", () => {
+  it("takes the original props and chats", async () => {
+    const { ChatModalSocketIO } = await import("../src/index");
+    socket = new FakeSocket();
+    const unread: number[] = [];
+    function Original() {
+      const client = useSocketChat({ getToken, socketFactory: factory });
+      return (
+        <ChatModalSocketIO
+          client={client}
+          isOpen={true}
+          onClose={() => undefined}
+          recipientId="bob"
+          recipientName="Bob"
+          onUnreadCountUpdate={(count) => unread.push(count)}
+        />
+      );
+    }
+    render(<Original />);
+    await act(async () => {
+      socket.open();
+      await flush();
+    });
+    await act(async () => {
+      socket.take("join_chat").ack(null, { ok: true, chat: chat({ lastSeq: 1, unreadCount: 1 }), messages: [msg(1)], hasMore: false });
+      await flush();
+    });
+    expect(screen.getByRole("dialog", { name: "Bob" })).toBeTruthy();
+    expect(unread).toContain(1);
+  });
+});
