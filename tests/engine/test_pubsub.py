@@ -18,12 +18,13 @@ import redis.asyncio as aioredis
 
 from chat_core.engine import Namespace, Server, Socket
 from chat_core.engine.pubsub import RESYNC_EVENT, RedisAdapter, RedisPublisher
+from tests.support.redis_server import SHARED_REDIS_URL, shared_redis_client
 
 from .conftest import WAIT_S, Client, Harness, Live
 
 pytestmark = pytest.mark.redis
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = SHARED_REDIS_URL
 
 
 class RoomNamespace(Namespace):
@@ -70,18 +71,8 @@ class Cluster:
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await asyncio.wait_for(client.ping(), 5)
-    except Exception as error:
-        await client.aclose()
-        pytest.fail(
-            f"no Redis answers at 127.0.0.1:6379 ({error!r}); the engine's pub/sub tests need one "
-            "(start redis-server; CI does)",
-            pytrace=False,
-        )
-    yield client
-    await client.aclose()
+    async for client in shared_redis_client("the engine's pub/sub tests"):
+        yield client
 
 
 @pytest.fixture

@@ -23,29 +23,19 @@ from chat_core.errors import RateLimited
 from chat_core.limits import Rate
 from chat_core.limits_redis import TAKE_SHA, RedisRateLimiter
 from chat_core.metrics import NodeMetrics
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import SHARED_REDIS_URL, RedisServer, shared_redis_client
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.redis
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = SHARED_REDIS_URL
 POLL_DEADLINE_S = 10.0
 
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await asyncio.wait_for(client.ping(), 5)
-    except Exception as error:
-        await client.aclose()
-        pytest.fail(
-            f"no Redis answers at 127.0.0.1:6379 ({error!r}); the shared rate-limit tests need one "
-            "(start redis-server; CI does)",
-            pytrace=False,
-        )
-    yield client
-    await client.aclose()
+    async for client in shared_redis_client("the shared rate-limit tests"):
+        yield client
 
 
 @pytest.fixture

@@ -1,15 +1,39 @@
-"""A private redis-server on a free port, which a test may stop and start again (same port)."""
+"""A private redis-server on a free port, which a test may stop and start again (same port), and
+a client of the shared one that answers at 127.0.0.1:6379."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+import redis.asyncio as aioredis
+
 from .server import free_port
+
+SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def shared_redis_client(needed_by: str) -> AsyncIterator[aioredis.Redis]:
+    """For a fixture: a client of the Redis at 127.0.0.1:6379, closed afterwards. No Redis there is
+    a failure that says what needs it, not a skip (CI starts one)."""
+    client = aioredis.Redis.from_url(SHARED_REDIS_URL)
+    try:
+        await asyncio.wait_for(client.ping(), 5)
+    except Exception as error:
+        await client.aclose()
+        pytest.fail(
+            f"no Redis answers at 127.0.0.1:6379 ({error!r}); {needed_by} need one (start redis-server; CI does)",
+            pytrace=False,
+        )
+    yield client
+    await client.aclose()
 
 
 class RedisServer:
