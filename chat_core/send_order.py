@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
-from collections.abc import Callable
 
 WAITING, READY, EMITTING, FINISHED = range(4)
 
@@ -167,28 +165,24 @@ class _ChatOrder:
 
 
 class SendOrder:
-    def __init__(
-        self, timeout_s: float, clock: Callable[[], float] | None = None, *, seqs_in_call_order: bool = False
-    ) -> None:
+    def __init__(self, timeout_s: float, *, seqs_in_call_order: bool = False) -> None:
         """seqs_in_call_order: the store hands seqs out in the order append_message is called
         (SQLite's single writer); a ticket then waits only for tickets that began before it."""
         self.timeout_s = timeout_s
         self.seqs_in_call_order = seqs_in_call_order
-        self._clock = clock
         self._chats: dict[str, _ChatOrder] = {}
-        self._numbers = itertools.count()
         self.begun = 0
         """How many tickets have begun (the next ticket's begin_no)."""
 
     def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+        return asyncio.get_running_loop().time()
 
     def begin(self, chat_id: str) -> Ticket:
         chat = self._chats.get(chat_id)
         if chat is None:
             chat = self._chats[chat_id] = _ChatOrder(self, chat_id)
-        number = next(self._numbers)
-        self.begun = number + 1
+        number = self.begun
+        self.begun += 1
         ticket = Ticket(chat, number, self.now() + self.timeout_s)
         chat.unassigned[number] = ticket
         chat.live += 1

@@ -23,7 +23,6 @@ from .models import (
     Message,
     MessagePage,
     Presence,
-    UnreadEntry,
 )
 from .ports import Fanout, Store
 from .send_order import SendOrder
@@ -110,7 +109,7 @@ class ChatService:
         self._unsure_sends: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._offline_checks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self.unread = UnreadBook(self._load_unread, self._unread_changed, self._spawn)
+        self.unread = UnreadBook(self.store.unread_entries, self._unread_changed, self._spawn)
         self._unread_due: dict[str, set[str]] = {}
         self._unread_flush_scheduled = False
         self._unread_flushed_at = 0.0
@@ -329,9 +328,6 @@ class ChatService:
             reader = data["userId"]
             if reader in here:
                 self.unread.read(reader, data["chatId"], data["readSeq"])
-
-    async def _load_unread(self, user_id: str) -> dict[str, UnreadEntry]:
-        return await self.store.unread_entries(user_id)
 
     def _unread_changed(self, chat_id: str, users: list[str]) -> None:
         due = self._unread_due.get(chat_id)

@@ -49,7 +49,8 @@ class EngineFanout:
     async def notify_members(self, notice: MemberNotice) -> None:
         if self._notice_handler is not None:
             self._notice_handler(notice)
-        self._server.server_emit(NOTICE_EVENT, notice_to_json(notice))
+        if self._server.adapter is not None:  # other nodes: not encoded for nobody on a lone node
+            self._server.server_emit(NOTICE_EVENT, notice_to_json(notice))
 
     def _receive_notice(self, raw: Any) -> None:
         if self._notice_handler is not None:
