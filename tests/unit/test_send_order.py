@@ -22,6 +22,13 @@ async def send(
         ticket.finish()
 
 
+def finished_write() -> asyncio.Future[None]:
+    """A write that is already done."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 async def test_emits_follow_seqs_whatever_order_the_writes_finish_in() -> None:
     loop = asyncio.get_running_loop()
     for trial in range(20):
@@ -62,8 +69,7 @@ async def test_a_later_seq_waits_for_a_ticket_that_may_still_get_an_earlier_one(
     order = SendOrder(timeout_s=60)
     slow_seq: asyncio.Future[int] = loop.create_future()
     fast_seq: asyncio.Future[int] = loop.create_future()
-    done = loop.create_future()
-    done.set_result(None)
+    done = finished_write()
     emitted: list[int] = []
     slow = asyncio.create_task(send(order, "c", slow_seq, done, emitted))
     await asyncio.sleep(0)
@@ -83,8 +89,7 @@ async def test_a_ticket_that_began_after_a_seq_was_known_does_not_hold_it_back()
     order = SendOrder(timeout_s=60)
     first_seq: asyncio.Future[int] = loop.create_future()
     later_seq: asyncio.Future[int] = loop.create_future()
-    done = loop.create_future()
-    done.set_result(None)
+    done = finished_write()
     emitted: list[int] = []
     first = asyncio.create_task(send(order, "c", first_seq, later_seq, emitted))  # its write waits
     await asyncio.sleep(0)
@@ -101,8 +106,7 @@ async def test_a_hung_write_stops_holding_the_chat_back_at_its_deadline_and_foll
     loop = asyncio.get_running_loop()
     order = SendOrder(timeout_s=0.05)
     hung_write: asyncio.Future[None] = loop.create_future()
-    ready = loop.create_future()
-    ready.set_result(None)
+    ready = finished_write()
     emitted: list[int] = []
     one, two = loop.create_future(), loop.create_future()
     hung = asyncio.create_task(send(order, "c", one, hung_write, emitted))
@@ -120,8 +124,7 @@ async def test_a_failed_send_lets_the_others_go_and_chats_do_not_wait_for_each_o
     loop = asyncio.get_running_loop()
     order = SendOrder(timeout_s=60)
     failing: asyncio.Future[None] = loop.create_future()
-    ready = loop.create_future()
-    ready.set_result(None)
+    ready = finished_write()
     emitted: list[int] = []
     seqs = [loop.create_future() for _ in range(3)]
     broken = asyncio.create_task(send(order, "c", seqs[0], failing, emitted))
@@ -142,8 +145,7 @@ async def test_with_seqs_in_call_order_only_earlier_tickets_hold_one_back() -> N
     it does not hold back one that began earlier (it would delay every emit by one commit)."""
     loop = asyncio.get_running_loop()
     emitted: list[int] = []
-    done = loop.create_future()
-    done.set_result(None)
+    done = finished_write()
     for call_order, expected in ((True, [1]), (False, [])):
         emitted.clear()
         order = SendOrder(timeout_s=60, seqs_in_call_order=call_order)
