@@ -387,16 +387,16 @@ class ChatService:
         """Presence of everyone who shares a chat with the user, in id order (the original
         client's `get_active_users` without a chatId)."""
         await self._limit(user_id, "query")
-        contacts = sorted(await self.store.contacts(user_id))
-        found = await self.store.presence(contacts)
-        return [found[c] for c in contacts]
+        return await self._presence_in_id_order(await self.store.contacts(user_id))
 
     async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
         await self._limit(user_id, "query")
-        members = await self._require_member(user_id, chat_id)
-        chat_members = sorted(members)
-        found = await self.store.presence(chat_members)
-        return [found[m] for m in chat_members]
+        return await self._presence_in_id_order(await self._require_member(user_id, chat_id))
+
+    async def _presence_in_id_order(self, user_ids: Collection[str]) -> list[Presence]:
+        ordered = sorted(user_ids)
+        found = await self.store.presence(ordered)
+        return [found[u] for u in ordered]
 
     # --- connections and presence -------------------------------------------------------------
     async def connect(self, user_id: str, sid: str) -> None:
