@@ -230,7 +230,8 @@ class ChatService:
                 chat.id, before_seq=None, after_seq=request.since_seq, limit=JOIN_RECOVERY_MAX
             )
         page, views = await asyncio.gather(reading, self._views(user_id, [chat]))
-        if sid is not None:
+        # a socket that closed while its join was in flight views nothing (nor enters the room)
+        if sid is not None and sid in self.viewers.user_by_sid:
             first = self.viewers.join(chat.id, sid)
             await self.fanout.enter_chat_room(sid, chat.id)
             if first:

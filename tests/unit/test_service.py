@@ -217,6 +217,21 @@ async def test_joined_left_and_typing_reach_other_viewers(service: ChatService, 
     assert fanout.deliveries[0].data["isTyping"] is False
 
 
+async def test_a_join_whose_socket_closed_in_flight_answers_and_views_nothing(
+    service: ChatService, fanout: RecordingFanout
+) -> None:
+    chat_id = await direct(service)
+    await service.connect("bob", "sb")
+    await service.join_chat("bob", payloads.JoinChat(chat_id, None, None), "sb")
+    await service.connect("alice", "sa")
+    await service.disconnect("alice", "sa")  # the socket is gone before its join is handled
+    fanout.clear()
+    result = await service.join_chat("alice", payloads.JoinChat(chat_id, None, None), "sa")
+    assert result.view.chat.id == chat_id
+    assert fanout.events("user_joined_chat") == []
+    assert not service.viewers.is_viewing(chat_id, "sa")
+
+
 async def test_typing_expires_in_cleanup(service: ChatService, fanout: RecordingFanout, clock: Clock) -> None:
     chat_id = await direct(service)
     await service.set_typing("alice", payloads.Typing(chat_id, True))
@@ -249,7 +264,8 @@ async def test_reconnect_within_grace_does_not_flap(service: ChatService, fanout
     await service.connect("alice", "s1")
     await service.disconnect("alice", "s1")
     await service.connect("alice", "s2")
-    await asyncio.sleep(0.1)
+    await service.wait_offline_checks()  # any offline check still alive has run to its end
+    await service.wait_background()
     assert fanout.events("user_offline") == [] and len(fanout.events("user_online")) == 1
 
 
