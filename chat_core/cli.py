@@ -1,4 +1,4 @@
-"""`chat serve | token | create-table | cleanup`."""
+"""`chat serve | token | create-table | cleanup | import`."""
 
 from __future__ import annotations
 
@@ -114,6 +114,63 @@ def cleanup(settings: Settings) -> int:
     return 0
 
 
+def import_history(settings: Settings, path: str, *, dry_run: bool, progress: bool) -> int:
+    """0: everything imported (or, with dry_run, valid); 1: some records were bad (the chats
+    they belong to were skipped, or with a line no chat can be blamed for, everything); 2: the
+    file cannot be read."""
+    from .clock import now_ms
+    from .import_file import parse
+    from .importer import ImportReport, Progress, run_import
+
+    try:
+        if path == "-":
+            plan = parse(sys.stdin.buffer, now_ms())
+        else:
+            with open(path, "rb") as lines:
+                plan = parse(lines, now_ms())
+    except OSError as error:
+        print(f"chat import: {error}", file=sys.stderr)
+        return 2
+    for bad in plan.errors:
+        print(f"{path}:{bad.line}: {bad.message}", file=sys.stderr)
+    if plan.fatal:
+        print("chat import: a line that cannot be tied to a chat is bad; nothing was imported", file=sys.stderr)
+    valid = plan.valid_chats
+    if dry_run:
+        count = sum(len(c.messages) for c in valid)
+        print(f"dry run: {len(valid)} chats with {count} messages would be imported, {len(plan.errors)} errors")
+        return 1 if plan.errors else 0
+
+    from .assembly import open_store
+    from .errors import ChatError
+
+    total = sum(len(c.messages) for c in valid)
+    bar = Progress(total, sys.stderr, tty=sys.stderr.isatty()) if progress else None
+    report = ImportReport()
+
+    async def main() -> int:
+        store = await open_store(settings)
+        stopped = None
+        try:
+            await run_import(store, plan, bar, report=report)
+        except ChatError as error:
+            stopped = error.message
+        finally:
+            if bar is not None:
+                bar.finish()
+            await store.close()
+        reported = set(plan.errors)
+        for refused in report.errors:
+            if refused not in reported:  # chats the store could not take
+                print(f"{path}:{refused.line}: {refused.message}", file=sys.stderr)
+        if stopped is not None:
+            print(f"chat import: stopped: {stopped}; run it again to continue", file=sys.stderr)
+        print(report.summary())
+        return 1 if stopped is not None or report.errors else 0
+
+    return asyncio.run(main())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chat", description="Real-time chat server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     token_cmd.add_argument("--name", default=None, help="display name claim")
     commands.add_parser("create-table", help="create the DynamoDB table (CHAT_DYNAMODB_TABLE)")
     commands.add_parser("cleanup", help="one cleanup pass: reap dead nodes' connections, settle offline users")
+    import_cmd = commands.add_parser("import", help="import chats and their history from a JSON Lines file")
+    import_cmd.add_argument("file", help="the JSON Lines file, - for standard input")
+    import_cmd.add_argument("--dry-run", action="store_true", help="check the file only; write nothing")
+    import_cmd.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -136,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return token(settings, args.user, args.ttl, args.name)
     if args.command == "create-table":
         return create_table(settings)
+    if args.command == "import":
+        return import_history(settings, args.file, dry_run=args.dry_run, progress=not args.no_progress)
     return cleanup(settings)
 
 

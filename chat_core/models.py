@@ -59,6 +59,23 @@ class AppendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoricMessage:
+    """A message from another system's history, for `Store.import_messages`: it keeps its own
+    timestamp, and its (sender, clientMessageId) makes importing it again a no-op."""
+
+    sender_id: str
+    content: str
+    client_message_id: str
+    message_id: str
+    created_at_ms: int
+
+    def stored_as(self, chat_id: str, seq: int) -> Message:
+        """This message stored in chat_id under seq."""
+        m = self
+        return Message(m.message_id, chat_id, seq, m.sender_id, m.content, m.client_message_id, m.created_at_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePage:
     messages: tuple[Message, ...]
     has_more: bool

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from .models import AppendResult, Chat, ChatPage, ConnectionRef, MemberNotice, MessagePage, Presence, UnreadEntry
+from .models import (
+    AppendResult,
+    Chat,
+    ChatPage,
+    ConnectionRef,
+    HistoricMessage,
+    MemberNotice,
+    MessagePage,
+    Presence,
+    UnreadEntry,
+)
 
 
 class Store(Protocol):
@@ -55,6 +65,22 @@ class Store(Protocol):
         soon as it is handed out, before the message is durable (a store that hands out and
         stores in one step may call it at the end, or not at all). Returns only once the write
         is durable. The caller has checked that the chat exists and the sender is a member.
+        """
+        ...
+
+    async def import_messages(self, chat_id: str, messages: Sequence[HistoricMessage]) -> tuple[AppendResult, ...]:
+        """Store history from another system: each message not stored yet under a new seq of the
+        chat, in the order given, with its own created_at_ms (`chat import`).
+
+        Idempotent as append_message, on (chat_id, sender_id, client_message_id), and a repeat
+        takes no seq: only messages not stored yet (nor earlier in `messages`) get one. Returns,
+        per given message in order, the stored message (created=False when it was there
+        already or repeats an earlier entry). When anything is new, the chat's last_seq and last
+        message move to the last new one and its last activity rises to the newest
+        created_at_ms stored (it never goes back); read marks do not move. A failure may leave a
+        prefix of the new messages stored (the seqs handed out for the rest stay gaps), never a
+        message without every new one before it. The caller has checked that the chat exists
+        and every sender is a member; an unknown chat raises NotFound (unless messages is empty).
         """
         ...
 

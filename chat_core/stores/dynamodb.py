@@ -30,6 +30,7 @@ from ..models import (
     Chat,
     ChatPage,
     ConnectionRef,
+    HistoricMessage,
     Message,
     MessagePage,
     Presence,
@@ -532,6 +533,68 @@ class DynamoStore:
             # and botocore sent it again
             return AppendResult(first, created=first.seq == seq)
         return AppendResult(message, created=True)
+
+    async def import_messages(self, chat_id: str, messages: Sequence[HistoricMessage]) -> tuple[AppendResult, ...]:
+        if not messages:
+            return ()
+        pk = chat_pk(chat_id)
+        keys = [cmid_sk(m.sender_id, m.client_message_id) for m in messages]
+        # 1. which are stored already (strongly consistent reads, no unit written): they take no seq
+        found = await self._batch_get([(pk, sk) for sk in keys])
+        stored = {sk: _message_from(item) for (_, sk), item in found.items()}
+        first_of_key: dict[str, HistoricMessage] = {}
+        for sk, m in zip(keys, messages, strict=True):
+            if sk not in stored:
+                first_of_key.setdefault(sk, m)
+        new = list(first_of_key.items())
+        created: set[str] = set()
+        if new:
+            # 2. one seq range for all of them, and the chat's activity raised to the newest
+            answer = await self._update_if(
+                Key=_key(pk, META),
+                UpdateExpression="SET lastSeq = lastSeq + :n",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":n": _n(len(new))},
+                ReturnValues="ALL_NEW",
+            )
+            if answer is None:
+                raise NotFound("chat not found")
+            first_seq = _int(answer["Attributes"], "lastSeq") - len(new) + 1
+            newest = max(m.created_at_ms for _, m in new)
+            if _int(answer["Attributes"], "lastActivity") < newest:
+                await self._update_if(
+                    Key=_key(pk, META),
+                    UpdateExpression="SET lastActivity = :t",
+                    ConditionExpression="lastActivity < :t",
+                    ExpressionAttributeValues={":t": _n(newest)},
+                )
+            # 3. one put at a time, in seq order: a failure leaves a prefix stored, the rest gaps
+            for seq, (sk, m) in enumerate(new, start=first_seq):
+                message = m.stored_as(chat_id, seq)
+                try:
+                    await self._call(
+                        "put_item",
+                        Item=_message_item(message),
+                        ConditionExpression="attribute_not_exists(pk)",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                        raise
+                    old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+                    if not old:
+                        raise Unavailable("message put refused without the stored message; retry") from None
+                    stored[sk] = first = _message_from(old)
+                    if first.seq == message.seq:  # this very put, applied before its answer was lost
+                        created.add(sk)
+                    continue  # else another import stored it first: its seq here stays a gap
+                stored[sk] = message
+                created.add(sk)
+        results = []
+        for sk in keys:
+            results.append(AppendResult(stored[sk], created=sk in created))
+            created.discard(sk)  # a repeat later in `messages` is not created again
+        return tuple(results)
 
     async def list_messages(
         self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int

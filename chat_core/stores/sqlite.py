@@ -13,6 +13,7 @@ from ..models import (
     Chat,
     ChatPage,
     ConnectionRef,
+    HistoricMessage,
     Message,
     MessagePage,
     Presence,
@@ -190,6 +191,52 @@ class SqliteStore:
             )
             message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
             return AppendResult(message=message, created=True)
+
+        return await self._worker.call(job)
+
+    async def import_messages(self, chat_id: str, messages: Sequence[HistoricMessage]) -> tuple[AppendResult, ...]:
+        if not messages:
+            return ()
+
+        # one transaction: the batch is stored whole or not at all, and a repeat takes no seq
+        def job(conn: sqlite3.Connection) -> tuple[AppendResult, ...]:
+            row = conn.execute("SELECT last_seq FROM chats WHERE id = ?", (chat_id,)).fetchone()
+            if row is None:
+                raise NotFound("chat not found")
+            seq = int(row[0])
+            stored: dict[tuple[str, str], Message] = {}
+            results: list[AppendResult] = []
+            new: list[Message] = []
+            for m in messages:
+                key = (m.sender_id, m.client_message_id)
+                known = stored.get(key)
+                if known is None:
+                    existing = conn.execute(
+                        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                        " WHERE chat_id = ? AND sender_id = ? AND client_message_id = ?",
+                        (chat_id, *key),
+                    ).fetchone()
+                    if existing is None:
+                        seq += 1
+                        stored[key] = message = m.stored_as(chat_id, seq)
+                        new.append(message)
+                        results.append(AppendResult(message, created=True))
+                        continue
+                    known = stored[key] = _message(existing)
+                results.append(AppendResult(known, created=False))
+            if new:
+                conn.executemany(
+                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (n.id, n.chat_id, n.seq, n.sender_id, n.content, n.client_message_id, n.created_at_ms)
+                        for n in new
+                    ],
+                )
+                conn.execute(
+                    "UPDATE chats SET last_seq = ?, last_activity = MAX(last_activity, ?) WHERE id = ?",
+                    (seq, max(n.created_at_ms for n in new), chat_id),
+                )
+            return tuple(results)
 
         return await self._worker.call(job)
 
