@@ -2,7 +2,7 @@
 driven by Playwright, one browser context per person.
 
     def test_x(chat_server, open_demo):
-        alice = open_demo("alice-1", "bob-1")   # a ChatPage, connected
+        alice = open_demo("alice-1", "bob-1")   # a ChatPage, connected, the chat open
 
 The server runs for the whole package (dev mode, SQLite in a temp dir); a test may
 restart it with `chat_server.restart()` (same port, same database).
@@ -138,6 +138,7 @@ class ChatPage:
         return self.dialog.locator("li.chat-message").filter(has=content)
 
     def open_chat(self) -> None:
+        """Open the chat with the button, unless it is open already."""
         if not self.dialog.is_visible():
             self.page.get_by_test_id("chat-toggle").click()
         expect(self.dialog).to_be_visible()
@@ -161,18 +162,25 @@ OpenDemo = Callable[..., ChatPage]
 
 @pytest.fixture
 def open_demo(browser: Browser, chat_server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[OpenDemo]:
-    """`open_demo(user, peer, open=False)`: a new browser context on the demo page, connected."""
+    """`open_demo(user, peer, open_chat=True)`: a new browser context on the demo page, connected.
+
+    The demo opens the chat by itself; `open_chat=False` loads it with `&open=0`, the chat closed.
+    """
     pages: list[ChatPage] = []
 
-    def _open(user: str, peer: str, *, open_chat: bool = False) -> ChatPage:
+    def _open(user: str, peer: str, *, open_chat: bool = True) -> ChatPage:
         context = browser.new_context(viewport={"width": 900, "height": 760}, locale="en-US", timezone_id="UTC")
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT_MS)
         chat_page = ChatPage(page, context, user, peer)
         page.on("pageerror", lambda exc: chat_page.errors.append(str(exc)))
-        query = f"?user={user}&peer={peer}" + ("&open=1" if open_chat else "")
+        query = f"?user={user}&peer={peer}" + ("" if open_chat else "&open=0")
         page.goto(chat_server.url + "/" + query)
         chat_page.wait_connected()
+        if open_chat:
+            expect(chat_page.dialog).to_be_visible()
+        else:
+            expect(chat_page.dialog).to_have_count(0)
         pages.append(chat_page)
         return chat_page
 

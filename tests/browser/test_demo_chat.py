@@ -36,10 +36,36 @@ def test_without_query_params_the_page_asks_who_you_are(chat_server: ServerProce
 
 
 @pytest.mark.browser
+def test_user_and_peer_in_the_query_open_the_chat_at_once(chat_server: ServerProcess, open_demo: OpenDemo) -> None:
+    # GIVEN a fresh browser
+    alice, bob = pair()
+    page: Page = open_demo(alice, bob).context.new_page()
+    # WHEN it loads the demo with both names, and nothing is clicked
+    page.goto(f"{chat_server.url}/?user={alice}&peer={bob}")
+    # THEN the chat with bob is open, its composer focused and usable once connected
+    dialog = page.get_by_role("dialog", name=bob)
+    composer = dialog.get_by_role("textbox", name="Message")
+    expect(composer).to_be_visible()
+    expect(composer).to_be_focused()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected", timeout=UI_TIMEOUT_MS)
+    expect(composer).to_be_editable()
+
+    # WHEN the chat is closed with its button, focus lands on the button that reopens it
+    dialog.get_by_role("button", name="Close chat").click()
+    expect(dialog).to_have_count(0)
+    toggle = page.get_by_test_id("chat-toggle")
+    expect(toggle).to_be_focused()
+    expect(toggle).to_have_accessible_name("Open chat")
+    # and that button opens it again
+    toggle.click()
+    expect(composer).to_be_focused()
+
+
+@pytest.mark.browser
 def test_two_people_chat_with_presence_and_typing(open_demo: OpenDemo) -> None:
     # GIVEN alice and bob on the demo, each in their own browser
     alice_id, bob_id = pair()
-    alice = open_demo(alice_id, bob_id, open_chat=True)
+    alice = open_demo(alice_id, bob_id)
     bob = open_demo(bob_id, alice_id)
     expect(alice.dialog).to_have_attribute("aria-modal", "true")
     expect(alice.dialog.locator(".chat-presence")).to_have_attribute("data-online", "true", timeout=UI_TIMEOUT_MS)
@@ -84,8 +110,8 @@ def test_two_people_chat_with_presence_and_typing(open_demo: OpenDemo) -> None:
 def test_unread_badge_and_read_ticks(open_demo: OpenDemo) -> None:
     # GIVEN bob has the demo open with the chat closed
     alice_id, bob_id = pair()
-    alice = open_demo(alice_id, bob_id, open_chat=True)
-    bob = open_demo(bob_id, alice_id)
+    alice = open_demo(alice_id, bob_id)
+    bob = open_demo(bob_id, alice_id, open_chat=False)
     expect(bob.badge).to_have_count(0)
 
     # WHEN alice sends two messages
@@ -121,8 +147,8 @@ def test_unread_badge_and_read_ticks(open_demo: OpenDemo) -> None:
 def test_reload_keeps_the_conversation_and_its_ticks(open_demo: OpenDemo) -> None:
     # GIVEN a short conversation that bob has read
     alice_id, bob_id = pair()
-    alice = open_demo(alice_id, bob_id, open_chat=True)
-    bob = open_demo(bob_id, alice_id, open_chat=True)
+    alice = open_demo(alice_id, bob_id)
+    bob = open_demo(bob_id, alice_id)
     alice.send("remember me")
     expect(bob.message("remember me")).to_be_visible()
     bob.send("I will")
@@ -131,7 +157,7 @@ def test_reload_keeps_the_conversation_and_its_ticks(open_demo: OpenDemo) -> Non
     # WHEN alice reloads the page
     alice.page.reload()
     alice.wait_connected()
-    alice.open_chat()
+    expect(alice.dialog).to_be_visible()
 
     # THEN the conversation is there, in order, with the read tick kept
     items = alice.dialog.locator("li.chat-message .chat-message__content")
@@ -144,8 +170,8 @@ def test_reload_keeps_the_conversation_and_its_ticks(open_demo: OpenDemo) -> Non
 def test_hostile_message_is_shown_as_text(open_demo: OpenDemo, http_user: Callable[[str], HttpUser]) -> None:
     # GIVEN bob looking at the chat
     alice_id, bob_id = pair()
-    alice = open_demo(alice_id, bob_id, open_chat=True)
-    bob = open_demo(bob_id, alice_id, open_chat=True)
+    alice = open_demo(alice_id, bob_id)
+    bob = open_demo(bob_id, alice_id)
 
     # WHEN markup arrives through the socket and through the HTTP API
     alice.send(HOSTILE)
@@ -168,8 +194,8 @@ def test_server_restart_shows_the_banner_then_what_was_missed(
 ) -> None:
     # GIVEN alice and bob in a conversation
     alice_id, bob_id = pair()
-    alice = open_demo(alice_id, bob_id, open_chat=True)
-    bob = open_demo(bob_id, alice_id, open_chat=True)
+    alice = open_demo(alice_id, bob_id)
+    bob = open_demo(bob_id, alice_id)
     alice.send("before the restart")
     expect(bob.message("before the restart")).to_be_visible()
 

@@ -95,6 +95,16 @@ describe("joining a chat", () => {
     expect(c1(s).joined).toBe(false);
     expect(seqs(s)).toEqual([1, 2, 3]);
   });
+
+  it("the chat opened last is current until it is left; a chat not joined never is", () => {
+    let s = chatReducer(joined(), { type: "chat_opened", chatId: "c1" });
+    expect(s.currentChatId).toBe("c1");
+    expect(chatReducer(s, { type: "chat_opened", chatId: "c1" })).toBe(s);
+    expect(chatReducer(s, { type: "chat_opened", chatId: "c9" }).currentChatId).toBe("c1");
+    s = chatReducer(s, { type: "chat_left", chatId: "c1" });
+    expect(s.currentChatId).toBeNull();
+    expect(chatReducer(s, { type: "chat_opened", chatId: "c1" }).currentChatId).toBeNull();
+  });
 });
 
 describe("live messages and gaps", () => {

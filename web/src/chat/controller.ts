@@ -145,7 +145,11 @@ function asError(err: unknown): ProtocolError {
 export class ChatController {
   private state: ChatClientState = initialState;
   private readonly listeners = new Set<() => void>();
-  private readonly socket: ChatSocket;
+  /**
+   * The Socket.IO socket: socket.io-client's Socket, or what `socketFactory` made. Listening
+   * on it is safe; emitting chat events on it bypasses this controller's state.
+   */
+  readonly socket: ChatSocket;
   private readonly now: () => number;
   private readonly newId: () => string;
   private readonly ackTimeoutMs: number;
@@ -406,7 +410,7 @@ export class ChatController {
     }
     for (const chat of Object.values(chats)) {
       if (chat.joined) {
-        void this.joinChat(chat.id).catch(() => undefined);
+        void this.rejoin(chat.id).catch(() => undefined);
       } else if (chat.loaded) {
         this.dispatch({ type: "gap_suspected", chatId: chat.id });
         this.request<ChatInfoAck>("get_chat_info", { chatId: chat.id }).then(
@@ -465,8 +469,17 @@ export class ChatController {
 
   // ------------------------------------------------------------ public API
 
-  /** Open (creating if needed) the direct chat with `recipientId`; resolves with its chat id. */
-  openDirectChat(recipientId: string): Promise<string> {
+  /**
+   * Open (creating if needed) the direct chat with `recipientId`; resolves with its chat id.
+   * It becomes the current chat (`currentChatId`).
+   */
+  async openDirectChat(recipientId: string): Promise<string> {
+    const chatId = await this.directChatId(recipientId);
+    this.dispatch({ type: "chat_opened", chatId });
+    return chatId;
+  }
+
+  private directChatId(recipientId: string): Promise<string> {
     this.wantedDirect.add(recipientId);
     const known = this.state.directChats[recipientId];
     if (known && this.state.chats[known]?.joined) return Promise.resolve(known);
@@ -488,8 +501,13 @@ export class ChatController {
     return ack.chat.id;
   }
 
-  /** Join (view) a chat; after the first time, asks only for what was missed (sinceSeq). */
+  /** Join (view) a chat, which becomes the current chat; after the first time, asks only for what was missed (sinceSeq). */
   async joinChat(chatId: string): Promise<void> {
+    await this.rejoin(chatId);
+    this.dispatch({ type: "chat_opened", chatId });
+  }
+
+  private async rejoin(chatId: string): Promise<void> {
     const chat = this.state.chats[chatId];
     const sinceSeq = chat?.loaded ? chat.syncedSeq : undefined;
     const ack = await this.request<JoinChatAck>("join_chat", sinceSeq === undefined ? { chatId } : { chatId, sinceSeq });
@@ -567,9 +585,10 @@ export class ChatController {
     }
   }
 
-  async refreshPresence(chatId: string): Promise<void> {
+  /** Ask who is online: a chat's members, or without `chatId` everyone who shares a chat with the user. */
+  async refreshPresence(chatId?: string): Promise<void> {
     try {
-      const ack = await this.request<ActiveUsersAck>("get_active_users", { chatId });
+      const ack = await this.request<ActiveUsersAck>("get_active_users", chatId === undefined ? {} : { chatId });
       this.dispatch({ type: "presence", users: ack.users });
     } catch {
       // Presence is advisory; user_online/user_offline keep it current anyway.

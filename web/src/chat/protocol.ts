@@ -76,7 +76,8 @@ export interface MarkReadAck {
 }
 
 export interface ActiveUsersAck {
-  chatId: string;
+  /** Absent when asked without a chatId (every contact). */
+  chatId?: string;
   users: PresenceEntry[];
 }
 

@@ -76,6 +76,8 @@ export interface ChatClientState {
   /** recipientId -> chatId of the direct chat with them. */
   directChats: Record<string, string>;
   presence: Record<string, Presence>;
+  /** The chat the app opened or joined last and has not left: what `messages` of the hook shows. */
+  currentChatId: string | null;
   totalUnread: number;
   nextOrder: number;
   lastError: ProtocolError | null;
@@ -89,6 +91,7 @@ export type ChatAction =
   | { type: "connect_failed"; error: ProtocolError }
   | { type: "draining"; reconnectAfterMs: number; now: number }
   | { type: "chat_joined"; chat: Chat; messages: Message[]; hasMore: boolean; sinceSeq?: number; recipientId?: string }
+  | { type: "chat_opened"; chatId: string }
   | { type: "chat_left"; chatId: string }
   | { type: "chat_info"; chat: Chat }
   | { type: "message_received"; message: Message; now: number }
@@ -131,6 +134,7 @@ export const initialState: ChatClientState = {
   chats: {},
   directChats: {},
   presence: {},
+  currentChatId: null,
   totalUnread: 0,
   nextOrder: 1,
   lastError: null,
@@ -374,8 +378,15 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       return withTotal(state, next, info.id);
     }
 
-    case "chat_left":
-      return withChat(state, action.chatId, (chat) => (chat.joined ? { ...chat, joined: false, typing: {} } : chat));
+    case "chat_opened":
+      // Only a chat still joined: a join that resolves after the app left it does not count.
+      if (!state.chats[action.chatId]?.joined || state.currentChatId === action.chatId) return state;
+      return { ...state, currentChatId: action.chatId };
+
+    case "chat_left": {
+      const next = withChat(state, action.chatId, (chat) => (chat.joined ? { ...chat, joined: false, typing: {} } : chat));
+      return next.currentChatId === action.chatId ? { ...next, currentChatId: null } : next;
+    }
 
     case "chat_info": {
       const next = withChat(state, action.chat.id, (chat) => {

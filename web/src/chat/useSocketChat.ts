@@ -1,7 +1,9 @@
 // React binding of ChatController: one connection per hook instance, state via
 // useSyncExternalStore, methods stable for the controller's lifetime.
 import { useEffect, useMemo, useRef, useSyncExternalStore } from "react";
+import type { Socket } from "socket.io-client";
 import { ChatController, type ChatControllerOptions } from "./controller";
+import type { Message } from "./protocol";
 import type { ChatClientState, ConnectionState } from "./reducer";
 
 export type UseSocketChatOptions = ChatControllerOptions & {
@@ -26,6 +28,32 @@ export interface SocketChat {
   setTyping: ChatController["setTyping"];
   loadOlder: ChatController["loadOlder"];
   refreshPresence: ChatController["refreshPresence"];
+  /** The chat opened or joined last and not left (`openDirectChat`, `joinChat`); null if none. */
+  currentChatId: string | null;
+
+  // The original hook's names (docs/migrating.md), derived from the state above.
+  /** The Socket.IO socket (socket.io-client's; the fake when `socketFactory` made one); null while `enabled` is false. */
+  socket: Socket | null;
+  /** connection === "connected". */
+  isConnected: boolean;
+  /** Ids of the user's contacts who are online now (from presence), sorted; the user is not among them. */
+  activeUsers: string[];
+  /** = totalUnread. */
+  unreadCount: number;
+  /** The confirmed messages of the current chat (`currentChatId`), oldest first; [] without one. */
+  messages: Message[];
+  /** = markRead, under the original's name. */
+  markMessagesAsRead: ChatController["markRead"];
+  /** Refresh `activeUsers`: everyone who shares a chat with the user, or one chat's members. */
+  getActiveUsers: (chatId?: string) => Promise<void>;
+}
+
+const NO_MESSAGES: Message[] = [];
+
+function onlineContacts(presence: ChatClientState["presence"], me: string | null): string[] {
+  return Object.keys(presence)
+    .filter((userId) => userId !== me && presence[userId]!.online)
+    .sort();
 }
 
 export function useSocketChat(options: UseSocketChatOptions): SocketChat {
@@ -56,21 +84,36 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
 
   const state = useSyncExternalStore(controller.subscribe, controller.getState, controller.getState);
 
-  const methods = useMemo(
-    () => ({
+  const methods = useMemo(() => {
+    const markRead = controller.markRead.bind(controller);
+    const refreshPresence = controller.refreshPresence.bind(controller);
+    return {
       openDirectChat: controller.openDirectChat.bind(controller),
       joinChat: controller.joinChat.bind(controller),
       leaveChat: controller.leaveChat.bind(controller),
       sendMessage: controller.sendMessage.bind(controller),
       retrySend: controller.retrySend.bind(controller),
       discardSend: controller.discardSend.bind(controller),
-      markRead: controller.markRead.bind(controller),
+      markRead,
       setTyping: controller.setTyping.bind(controller),
       loadOlder: controller.loadOlder.bind(controller),
-      refreshPresence: controller.refreshPresence.bind(controller),
-    }),
-    [controller],
-  );
+      refreshPresence,
+      // The original's names for the same functions.
+      markMessagesAsRead: markRead,
+      getActiveUsers: refreshPresence,
+    };
+  }, [controller]);
+
+  // The same array while the same people are online, so it can be an effect's dependency.
+  const { presence, me, currentChatId } = state;
+  const activeUsersRef = useRef<string[]>([]);
+  const activeUsers = useMemo(() => {
+    const next = onlineContacts(presence, me);
+    const prev = activeUsersRef.current;
+    return next.length === prev.length && next.every((u, i) => u === prev[i]) ? prev : next;
+  }, [presence, me]);
+  activeUsersRef.current = activeUsers;
+  const currentMessages = currentChatId ? state.chats[currentChatId]?.messages : undefined;
 
   return useMemo<SocketChat>(
     () => ({
@@ -80,7 +123,13 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
       totalUnread: state.totalUnread,
       controller,
       ...methods,
+      currentChatId: state.currentChatId,
+      socket: enabled ? (controller.socket as unknown as Socket) : null,
+      isConnected: state.connection === "connected",
+      activeUsers,
+      unreadCount: state.totalUnread,
+      messages: currentMessages ?? NO_MESSAGES,
     }),
-    [state, controller, methods],
+    [state, controller, methods, enabled, activeUsers, currentMessages],
   );
 }
