@@ -32,6 +32,7 @@ from ..service import ChatService
 from .emf import connections_record, write_record
 from .fanout import EngineFanout
 from .namespace import ChatNamespace
+from .uvicorn_http import OneWriteHttpToolsProtocol
 
 log = logging.getLogger("chat.node")
 
@@ -118,6 +119,7 @@ class ChatNode:
             host=settings.host,
             port=settings.port,
             lifespan="off",
+            http=OneWriteHttpToolsProtocol,
             ws=self.engine.uvicorn_websocket_protocol(),
             log_config=None,
             access_log=False,

@@ -150,6 +150,36 @@ class RawSocket:
             return False
         return False
 
+    async def answered_or_closed(self, token: str | None = None, timeout: float = 5.0) -> str:
+        """A barrier after a frame the server may refuse: a request it must answer (a namespace
+        CONNECT with `token`, else a `ping` event with an ack), read until its answer comes
+        ("answered") or the server ends the connection ("closed"). Either way the server has dealt
+        with every frame sent before it; a server that does neither within `timeout` fails."""
+        ack_id = next(self._ids)
+        if token is not None:
+            request, answers = "40" + json.dumps({"token": token}), ("40", "44")
+        else:
+            request, answers = f"42{ack_id}" + json.dumps(["ping", {"t": ack_id}]), (f"43{ack_id}[",)
+        deadline = time.monotonic() + timeout
+        try:
+            await self.send(request)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"neither an answer to {request[:40]!r} nor a close within {timeout}s")
+                try:
+                    frame = await self.recv(left)
+                except TimeoutError:
+                    continue
+                if frame == "1":  # Engine.IO CLOSE
+                    return "closed"
+                if frame == "2":
+                    await self.send("3")
+                elif isinstance(frame, str) and frame.startswith(answers):
+                    return "answered"
+        except (websockets.ConnectionClosed, OSError):
+            return "closed"
+
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()

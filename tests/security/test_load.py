@@ -8,11 +8,14 @@ import asyncio
 import base64
 import json
 import os
+import re
 import socket
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.clients import Recorder, unique
@@ -49,11 +52,31 @@ async def pings(client: Recorder, seconds: float, every: float = 0.02) -> list[f
     return out
 
 
-async def test_baseline(server: ServerProcess) -> None:
-    await fresh_round_trip(server)
-    await asyncio.sleep(0.5)
+@pytest.fixture(scope="module", autouse=True)
+def rss_baseline(server: ServerProcess) -> int:
+    """The server's RSS after it served one client and before any load: taken before the module's
+    first test, whichever tests run."""
+    asyncio.run(fresh_round_trip(server))
     RESULTS["rss_baseline_kib"] = rss_kib(server.pid)
     print(f"\nRSS baseline {RESULTS['rss_baseline_kib']} KiB")
+    return RESULTS["rss_baseline_kib"]
+
+
+async def connections_open(server: ServerProcess) -> int:
+    """The server's own count of open Socket.IO connections (/metrics)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        metrics = (await http.get("/metrics")).text
+    found = re.search(r"^chat_connections (\S+)$", metrics, re.MULTILINE)
+    assert found is not None, metrics[:500]
+    return int(float(found.group(1)))
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
+    """Polls `condition` until it holds; fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what}: not within {within}s"
+        await asyncio.sleep(0.05)
 
 
 async def test_send_flood_does_not_slow_a_bystander(server: ServerProcess) -> None:
@@ -99,7 +122,12 @@ async def test_send_flood_does_not_slow_a_bystander(server: ServerProcess) -> No
     floods = asyncio.gather(*(flood(r, i) for i, r in enumerate(raws)))
     during = await pings(bystander, 4.0)
     sent = sum(await floods)
-    await asyncio.sleep(1.0)
+
+    async def all_answered() -> bool:
+        return sum(acks.values()) >= sent
+
+    # every send answered (stored or refused): the count of stored messages below is final
+    await until(all_answered, f"acks for {sent} sends (got {acks})", within=60)
     stop.set()
     await asyncio.gather(*drains)
     ok = await bystander.ok("send_message", {"chatId": by_chat, "content": "fine", "clientMessageId": "b"})
@@ -179,8 +207,8 @@ async def test_slow_consumer_is_dropped(server_factory: Any) -> None:
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
-    await asyncio.sleep(0.3)
-    sock.recv(65536)  # the 101 and the Engine.IO open packet
+    sock.settimeout(10)
+    assert sock.recv(65536).startswith(b"HTTP/1.1 101")  # the 101 (and the Engine.IO open packet)
     connect = ("40" + json.dumps({"token": srv.token(slow_user)})).encode()
     mask = os.urandom(4)
     sock.sendall(
@@ -191,7 +219,13 @@ async def test_slow_consumer_is_dropped(server_factory: Any) -> None:
         + mask
         + bytes(b ^ mask[i % 4] for i, b in enumerate(connect))
     )
-    await asyncio.sleep(0.3)
+
+
+    async def slow_user_online() -> bool:
+        users = (await sender.ok("get_active_users", {"chatId": chat}))["users"]
+        return {u["userId"]: u["online"] for u in users}[slow_user] is True
+
+    await until(slow_user_online, "the slow consumer's connection", within=10)
     rss_before = rss_kib(srv.pid)
     big = "z" * 3000
     slowest = 0.0
@@ -203,7 +237,11 @@ async def test_slow_consumer_is_dropped(server_factory: Any) -> None:
         if "dropping a slow consumer" in srv.log_text() or time.monotonic() - started > 30:
             break
     await round_trip(bystander)
-    await asyncio.sleep(0.3)
+
+    async def dropped() -> bool:
+        return "dropping a slow consumer" in srv.log_text()
+
+    await until(dropped, "the server to drop the slow consumer", within=10)
     log = srv.log_text()
     rss_after = rss_kib(srv.pid)
     sock.close()
@@ -238,20 +276,22 @@ async def storm(
     )
 
 
-async def test_rss_returns_near_the_baseline(server: ServerProcess) -> None:
+async def test_rss_returns_near_the_baseline(server: ServerProcess, rss_baseline: int) -> None:
     """CPython keeps freed memory in its arenas, so after the first storm RSS settles at a plateau
     instead of the start-up figure: checked as "bounded above the baseline" and "a second storm of
     1,000 new users adds almost nothing" (a per-connection leak would add as much again)."""
-    baseline = RESULTS.get("rss_baseline_kib")
-    if baseline is None:
-        pytest.skip("run with test_baseline")
+    baseline = rss_baseline
+
+    async def all_closed() -> bool:
+        return await connections_open(server) == 0
+
+    await until(all_closed, "the earlier tests' connections to close")
     await fresh_round_trip(server)
-    await asyncio.sleep(1.0)
     settled = rss_kib(server.pid)
     sockets, failures = await storm(server, "again")
     assert not failures
     await asyncio.gather(*(r.close() for r in sockets), return_exceptions=True)
-    await asyncio.sleep(1.5)
+    await until(all_closed, "the second storm's connections to close")
     await fresh_round_trip(server)
     after = rss_kib(server.pid)
     RESULTS["rss"] = {"baseline_kib": baseline, "after_load_kib": settled, "after_second_storm_kib": after}

@@ -106,7 +106,9 @@ async def test_bad_hs256_tokens_are_refused_at_connect_and_on_http(server: Serve
 async def test_token_expiry_disconnects_and_auth_refresh_keeps_the_socket(server: ServerProcess) -> None:
     user = unique("exp")
     expiring = await Recorder(server.url, good_hs256(user, ttl=2)).connect()
-    refreshed = await Recorder(server.url, good_hs256(user, ttl=2)).connect()
+    first_token = good_hs256(user, ttl=2)
+    first_exp = jwt.decode(first_token, options={"verify_signature": False})["exp"]
+    refreshed = await Recorder(server.url, first_token).connect()
     try:
         other = await refreshed.call("auth_refresh", {"token": good_hs256(unique("other"), ttl=600)})
         assert other["ok"] is False and other["error"]["code"] == "UNAUTHORIZED"
@@ -118,9 +120,11 @@ async def test_token_expiry_disconnects_and_auth_refresh_keeps_the_socket(server
         error = await expiring.wait_for("chat_error", timeout=6)
         assert error == {"event": "auth", "code": "UNAUTHORIZED", "message": "token expired"}
         await expiring.wait_for("__disconnect", timeout=3)
-        await asyncio.sleep(0.5)
+        # past the refreshed socket's first expiry (a real timer), then a round trip on it: an
+        # expiry timer that still ran would have sent chat_error before the answer
+        await asyncio.sleep(max(0.0, first_exp - time.time()) + 0.1)
+        await refreshed.barrier()
         assert refreshed.sio.connected and not refreshed.of("chat_error")
-        await round_trip(refreshed)
     finally:
         await expiring.disconnect()
         await refreshed.disconnect()

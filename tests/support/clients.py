@@ -173,12 +173,48 @@ class Recorder:
         await self.wait_for(event, where, count=count, timeout=timeout)
         return self.of(event, where)
 
-    async def assert_none(
-        self, event: str, where: Callable[[Any], bool] | None = None, within: float = 0.3
-    ) -> None:
-        await asyncio.sleep(within)
+    # --- "nothing arrived" without a sleep --------------------------------------------------------
+    async def barrier(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """One round trip on this socket: a `ping` and its ack, then its `pong` (so nothing of the
+        barrier arrives later). The server writes to one connection in order and this client
+        records in order, so when this returns every event the server wrote to this socket before
+        it answered is in `events`.
+
+        Enough for "nothing came back to my own request" (the request was answered first) and for
+        events the server emits while handling an earlier, answered request on one node. For an
+        event that would come through another path (another node, a timer, a flush), use
+        `none_before` with a later event this socket is entitled to, sent through that path."""
+        token = -next(_counter)  # the ping payload echoed back: no other ping sends a negative t
+        ack = await self.call("ping", {"t": token}, timeout)
+        assert isinstance(ack, dict) and ack.get("ok") is True and ack.get("t") == token, f"barrier ping -> {ack!r}"
+        await self.wait_for("pong", lambda d: isinstance(d, dict) and d.get("t") == token, timeout=timeout)
+
+    async def assert_none(self, event: str, where: Callable[[Any], bool] | None = None) -> None:
+        """No matching event arrived before a round trip on this socket (see `barrier`)."""
+        await self.barrier()
         found = self.of(event, where)
         assert not found, f"{self.name or 'client'}: unexpected {event!r}: {found!r}"
+
+    async def none_before(
+        self,
+        event: str,
+        marker: str,
+        marker_where: Callable[[Any], bool] | None = None,
+        *,
+        where: Callable[[Any], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Any:
+        """Waits for the first `marker` event matching `marker_where` and asserts that no `event`
+        matching `where` was recorded before it; returns the marker's data.
+
+        The marker is something this socket is entitled to that the server sends after the action
+        under test, through the same path an unwanted event would take: anything that action made
+        the server send here arrives before it."""
+        await self.wait_for(marker, marker_where, timeout=timeout)
+        at = next(i for i, (e, d) in enumerate(self.events) if e == marker and (not marker_where or marker_where(d)))
+        found = [d for e, d in self.events[:at] if e == event and (where is None or where(d))]
+        assert not found, f"{self.name or 'client'}: unexpected {event!r} before {marker!r}: {found!r}"
+        return self.events[at][1]
 
 
 async def connect_all(*clients: Recorder) -> None:
