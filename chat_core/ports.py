@@ -131,8 +131,10 @@ class Store(Protocol):
         """Presence of each user; one never seen is offline with last_seen None."""
         ...
 
-    async def touch_node(self, node_id: str, now_ms: int) -> None:
-        """Heartbeat of a node: its connections are live while this is fresh."""
+    async def touch_node(self, node_id: str, now_ms: int) -> bool:
+        """Heartbeat of a node: its connections are live while this is fresh. True when the node
+        had a heartbeat record already; False for a new node, or one a reaper forgot (declared
+        dead: its connection records are gone, and a node still alive must register them again)."""
         ...
 
     async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:

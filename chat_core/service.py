@@ -473,6 +473,54 @@ class ChatService:
         if checks:
             await asyncio.gather(*checks, return_exceptions=True)
 
+    # --- this node's own records ---------------------------------------------------------------
+    async def take_over_node_id(self) -> CleanupReport:
+        """At start, before any socket: close what an earlier process with this node id left
+        behind (it was killed; a restart with the same id comes back before any reaper would
+        have seen its heartbeat go stale), then start the heartbeat."""
+        report = CleanupReport()
+        await self._reap_node(self.node_id, report, lambda: False)
+        await self.store.touch_node(self.node_id, self._clock())
+        return report
+
+    async def heartbeat(self) -> int:
+        """Refresh this node's heartbeat. A node that finds it was declared dead (a reaper on
+        another node saw its heartbeat go stale: a long pause, a slow store) has had its
+        connection records closed: it opens them again. Returns how many it opened."""
+        if await self.store.touch_node(self.node_id, self._clock()):
+            return 0
+        opened = 0
+        for user_id, sids in list(self.viewers.sids_by_user.items()):
+            for sid in list(sids):
+                ref = ConnectionRef(user_id, sid, self.node_id)
+                became_online = await self.store.open_connection(ref, self._clock())
+                if sid not in self.viewers.user_by_sid:  # closed meanwhile: close it again
+                    await self.store.close_connection(ref, self._clock())
+                    continue
+                opened += 1
+                if became_online:
+                    await self._announce_presence(user_id, "user_online", {"userId": user_id})
+        if opened:
+            log.warning("this node was declared dead; its connections are registered again", extra={"count": opened})
+        return opened
+
+    async def _reap_node(self, node_id: str, report: CleanupReport, out_of_time: Callable[[], bool]) -> bool:
+        """Close every connection record of a dead node and forget it; False when time ran out first."""
+        while not out_of_time():
+            refs = await self.store.node_connections(node_id, REAP_BATCH)
+            for ref in refs:
+                # the node died more than a TTL ago: no grace period is owed to its users
+                if await self.store.close_connection(ref, self._clock()) == 0 and await self.settle_offline(
+                    ref.user_id
+                ):
+                    report.users_offline += 1
+            report.connections_reaped += len(refs)
+            if len(refs) < REAP_BATCH:
+                await self.store.forget_node(node_id)
+                report.nodes_reaped += 1
+                return True
+        return False
+
     # --- cleanup ------------------------------------------------------------------------------
     async def cleanup(self, deadline_ms: int | None = None, *, local: bool = True) -> CleanupReport:
         """The periodic job: heartbeat, drop idle node state, reap dead nodes, settle offline users.
@@ -483,7 +531,7 @@ class ChatService:
         report = CleanupReport()
         now = self._clock()
         if local:
-            await self.store.touch_node(self.node_id, now)
+            await self.heartbeat()
             for chat_id, user_id in self.viewers.expired_typing(now):
                 report.typing_expired += 1
                 await self.fanout.to_chat_viewers(
@@ -499,20 +547,7 @@ class ChatService:
         for node_id in await self.store.stale_nodes(now - self._ttl_ms):
             if node_id == self.node_id:
                 continue
-            while not out_of_time():
-                refs = await self.store.node_connections(node_id, REAP_BATCH)
-                for ref in refs:
-                    # the node died more than a TTL ago: no grace period is owed to its users
-                    if await self.store.close_connection(ref, self._clock()) == 0 and await self.settle_offline(
-                        ref.user_id
-                    ):
-                        report.users_offline += 1
-                report.connections_reaped += len(refs)
-                if len(refs) < REAP_BATCH:
-                    await self.store.forget_node(node_id)
-                    report.nodes_reaped += 1
-                    break
-            if out_of_time():
+            if not await self._reap_node(node_id, report, out_of_time):
                 report.complete = False
                 return report
 

@@ -132,7 +132,12 @@ class ChatNode:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_drain)
-        await self.service.store.touch_node(settings.node_id, int(time.time() * 1000))
+        taken_over = await self.service.take_over_node_id()
+        if taken_over.connections_reaped:
+            log.info(
+                "closed the connections an earlier process with this node id left",
+                extra={"connections": taken_over.connections_reaped, "users_offline": taken_over.users_offline},
+            )
         if settings.redis_url:
             self.pubsub = RedisAdapter(
                 self.engine,
@@ -248,7 +253,7 @@ class ChatNode:
         while True:
             await asyncio.sleep(period)
             try:
-                await self.store.touch_node(self.settings.node_id, int(time.time() * 1000))
+                await self.service.heartbeat()
             except Exception:
                 log.exception("heartbeat failed")
 

@@ -817,13 +817,15 @@ class DynamoStore:
             result[user] = Presence(user, online=online, last_seen_ms=last_seen)
         return result
 
-    async def touch_node(self, node_id: str, now_ms: int) -> None:
-        await self._call(
+    async def touch_node(self, node_id: str, now_ms: int) -> bool:
+        answer = await self._call(
             "update_item",
             Key=_key(NODES_PK, f"NODE#{node_id}"),
             UpdateExpression="SET heartbeat = :now, nodeId = :node",
             ExpressionAttributeValues={":now": _n(now_ms), ":node": _s(node_id)},
+            ReturnValues="UPDATED_OLD",  # no old values: the record was not there
         )
+        return "heartbeat" in answer.get("Attributes", {})
 
     async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
         # every node's heartbeat lives in one small partition: a Query, never a Scan

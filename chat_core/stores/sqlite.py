@@ -377,17 +377,17 @@ class SqliteStore:
 
         return await self._reader.call(job)
 
-    async def touch_node(self, node_id: str, now_ms: int) -> None:
-        await self._worker.call(
-            lambda conn: (
-                conn.execute(
-                    "INSERT INTO nodes (node_id, heartbeat) VALUES (?, ?)"
-                    " ON CONFLICT (node_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-                    (node_id, now_ms),
-                )
-                and None
+    async def touch_node(self, node_id: str, now_ms: int) -> bool:
+        def touch(conn: sqlite3.Connection) -> bool:
+            known = conn.execute("SELECT 1 FROM nodes WHERE node_id = ?", (node_id,)).fetchone() is not None
+            conn.execute(
+                "INSERT INTO nodes (node_id, heartbeat) VALUES (?, ?)"
+                " ON CONFLICT (node_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+                (node_id, now_ms),
             )
-        )
+            return known
+
+        return await self._worker.call(touch)
 
     async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:

@@ -513,6 +513,15 @@ async def test_idle_online_users_respects_limit(store: Store) -> None:
     assert len(await store.idle_online_users(100)) == 5
 
 
+async def test_a_heartbeat_tells_whether_the_node_was_known(store: Store) -> None:
+    assert await store.touch_node("node-a", T0) is False  # new
+    assert await store.touch_node("node-a", T0 + 1) is True
+    await store.forget_node("node-a")  # a reaper declared it dead
+    assert await store.touch_node("node-a", T0 + 2) is False
+    assert await store.touch_node("node-a", T0 + 3) is True
+    assert await store.stale_nodes(T0 + 3) == []
+
+
 async def test_reaping_a_dead_node(store: Store) -> None:
     await store.touch_node("node-a", T0)
     await store.touch_node("node-b", T0)

@@ -282,6 +282,40 @@ async def test_cleanup_reaps_a_dead_nodes_connections_and_announces_offline(
     assert (await service.cleanup()).users_offline == 0  # idempotent
 
 
+async def test_a_restart_with_the_same_node_id_closes_what_the_killed_process_left(
+    service: ChatService, store: SqliteStore, fanout: RecordingFanout
+) -> None:
+    await direct(service)
+    await store.open_connection(ConnectionRef("bob", "before-the-kill", service.node_id), 0)
+    report = await service.take_over_node_id()
+    assert (report.connections_reaped, report.users_offline) == (1, 1)
+    assert fanout.events("user_offline")[0].data["userId"] == "bob"
+    assert (await store.presence(["bob"]))["bob"].online is False
+    assert await store.stale_nodes(10**15) == [service.node_id]  # its heartbeat runs again
+
+
+async def test_a_node_declared_dead_while_alive_registers_its_connections_again(
+    service: ChatService, store: SqliteStore, fanout: RecordingFanout, clock: Clock
+) -> None:
+    await direct(service)
+    assert await service.heartbeat() == 0  # first beat: nothing to restore
+    await service.connect("alice", "sa")
+    await service.connect("alice", "sa2")
+    # another node's reaper saw this node's heartbeat go stale (a long pause) and closed its records
+    for sid in ("sa", "sa2"):
+        await store.close_connection(ConnectionRef("alice", sid, service.node_id), clock.now)
+    await store.settle_offline("alice", clock.now)
+    await store.forget_node(service.node_id)
+    fanout.clear()
+    assert await service.heartbeat() == 2
+    assert (await store.presence(["alice"]))["alice"].online is True
+    assert [e.data["userId"] for e in fanout.events("user_online")] == ["alice"]
+    assert await service.heartbeat() == 0  # known again
+    await service.disconnect("alice", "sa")
+    await service.disconnect("alice", "sa2")
+    assert await store.node_connections(service.node_id, 10) == []
+
+
 async def test_cleanup_stops_at_its_deadline(service: ChatService, store: SqliteStore, clock: Clock) -> None:
     await store.touch_node("node-dead", clock.now)
     await store.open_connection(ConnectionRef("bob", "ghost", "node-dead"), clock.now)
