@@ -12,6 +12,7 @@ log is what recounts a user's chat when their mark moves.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,6 +21,10 @@ from dataclasses import dataclass, field
 from .models import UnreadEntry
 
 log = logging.getLogger("chat.unread")
+
+LOAD_RETRY_FIRST_S = 0.25
+LOAD_RETRY_MAX_S = 8.0
+"""A failed load (the store unavailable) is tried again, backing off, while the user is here."""
 
 MAX_LOGGED = 2000
 """Messages a chat's log keeps; past it the older half goes. A read that stops below what the log
@@ -218,15 +223,29 @@ class UnreadBook:
         return bool(changed)
 
     async def _fill(self, user_id: str, pending: list[Change], generation: int) -> None:
-        try:
-            entries = await self._load(user_id)
-        except Exception:
-            if self._loading.get(user_id) is pending:
-                del self._loading[user_id]
-            log.warning("unread counts not loaded", extra={"user_id": user_id}, exc_info=True)
+        def still_wanted() -> bool:
+            # False once forgotten (the user left this node, or a resync) while loading
+            return self._loading.get(user_id) is pending and generation == self._generation
+
+        delay = LOAD_RETRY_FIRST_S
+        while True:
+            try:
+                entries = await self._load(user_id)
+                break
+            except Exception:
+                # the changes wait with the load: dropping them would leave the user's sockets
+                # with a count no later event corrects
+                log.warning(
+                    "unread counts not loaded; trying again",
+                    extra={"user_id": user_id, "retry_in_s": delay},
+                    exc_info=True,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LOAD_RETRY_MAX_S)
+            if not still_wanted():
+                return
+        if not still_wanted():
             return
-        if self._loading.get(user_id) is not pending or generation != self._generation:
-            return  # forgotten (the user left this node, or a resync) while loading
         del self._loading[user_id]
         counts = UserCounts.from_entries(entries)
         self._users[user_id] = counts

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+import pytest
+
+from chat_core import unread
 from chat_core.models import UnreadEntry
 from chat_core.unread import MAX_LOGGED, ChatCount, ChatLog, UnreadBook
 
@@ -135,13 +138,37 @@ async def test_forgotten_or_cleared_loads_are_dropped_and_idle_logs_pruned() -> 
     assert h.book.prune() == 1
 
 
-async def test_a_failed_load_leaves_nothing_behind() -> None:
+async def test_a_failed_load_is_tried_again_and_then_reports_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(unread, "LOAD_RETRY_FIRST_S", 0.0)
+    h = Harness({"c1": UnreadEntry(0, 1, 1)})
+    failures = 2
+
+    async def flaky(user_id: str) -> dict[str, UnreadEntry]:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise RuntimeError("store unavailable")
+        return await h.load(user_id)
+
+    h.book = UnreadBook(flaky, h.emit, h.spawn)
+    h.book.message("c1", 1, "alice", ["bob"])
+    await h.settle()
+    assert failures == 0 and h.emitted == [("bob", "c1", 1, 1)]
+
+
+async def test_a_failing_load_stops_when_the_user_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(unread, "LOAD_RETRY_FIRST_S", 0.0)
     h = Harness({})
+    attempts = 0
 
     async def failing(user_id: str) -> dict[str, UnreadEntry]:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 3:
+            h.book.forget("bob")
         raise RuntimeError("store down")
 
     h.book = UnreadBook(failing, h.emit, h.spawn)
     h.book.message("c1", 1, "alice", ["bob"])
     await h.settle()
-    assert h.emitted == [] and h.book.count("bob", "c1") is None
+    assert attempts == 3 and h.emitted == [] and h.book.count("bob", "c1") is None
