@@ -106,6 +106,10 @@ class ChatService:
             send_order_timeout_s,
             seqs_in_call_order=bool(getattr(store, "hands_out_seqs_in_call_order", False)),
         )
+        self._heartbeat_lock = asyncio.Lock()
+        self._registration_lost = False
+        """A heartbeat found this node forgotten (declared dead) and has not registered every
+        connection again yet."""
         self._unsure_sends: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._offline_checks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -487,19 +491,24 @@ class ChatService:
         """Refresh this node's heartbeat. A node that finds it was declared dead (a reaper on
         another node saw its heartbeat go stale: a long pause, a slow store) has had its
         connection records closed: it opens them again. Returns how many it opened."""
-        if await self.store.touch_node(self.node_id, self._clock()):
-            return 0
-        opened = 0
-        for user_id, sids in list(self.viewers.sids_by_user.items()):
-            for sid in list(sids):
-                ref = ConnectionRef(user_id, sid, self.node_id)
-                became_online = await self.store.open_connection(ref, self._clock())
-                if sid not in self.viewers.user_by_sid:  # closed meanwhile: close it again
-                    await self.store.close_connection(ref, self._clock())
-                    continue
-                opened += 1
-                if became_online:
-                    await self._announce_presence(user_id, "user_online", {"userId": user_id})
+        async with self._heartbeat_lock:
+            if not await self.store.touch_node(self.node_id, self._clock()):
+                self._registration_lost = True
+            if not self._registration_lost:
+                return 0
+            # until every connection is registered again (a failure here is retried next beat)
+            opened = 0
+            for user_id, sids in list(self.viewers.sids_by_user.items()):
+                for sid in list(sids):
+                    ref = ConnectionRef(user_id, sid, self.node_id)
+                    became_online = await self.store.open_connection(ref, self._clock())
+                    if sid not in self.viewers.user_by_sid:  # closed meanwhile: close it again
+                        await self.store.close_connection(ref, self._clock())
+                        continue
+                    opened += 1
+                    if became_online:
+                        await self._announce_presence(user_id, "user_online", {"userId": user_id})
+            self._registration_lost = False
         if opened:
             log.warning("this node was declared dead; its connections are registered again", extra={"count": opened})
         return opened

@@ -818,14 +818,17 @@ class DynamoStore:
         return result
 
     async def touch_node(self, node_id: str, now_ms: int) -> bool:
-        answer = await self._call(
-            "update_item",
-            Key=_key(NODES_PK, f"NODE#{node_id}"),
-            UpdateExpression="SET heartbeat = :now, nodeId = :node",
-            ExpressionAttributeValues={":now": _n(now_ms), ":node": _s(node_id)},
-            ReturnValues="UPDATED_OLD",  # no old values: the record was not there
-        )
-        return "heartbeat" in answer.get("Attributes", {})
+        update = {
+            "Key": _key(NODES_PK, f"NODE#{node_id}"),
+            "UpdateExpression": "SET heartbeat = :now, nodeId = :node",
+            "ExpressionAttributeValues": {":now": _n(now_ms), ":node": _s(node_id)},
+        }
+        # conditional, so that the answer holds even when an answer is lost and the SDK retries
+        # (a retried write that asked for the old values would see its own first write)
+        if await self._update_if(**update, ConditionExpression="attribute_exists(pk)") is not None:
+            return True
+        await self._call("update_item", **update)
+        return False
 
     async def stale_nodes(self, heartbeat_before_ms: int) -> list[str]:
         # every node's heartbeat lives in one small partition: a Query, never a Scan

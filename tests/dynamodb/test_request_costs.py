@@ -391,8 +391,9 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
         assert await store.settle_offline(dave, T0 + 3) is True
     with measure("presence_open_returning_user"):
         assert await store.open_connection(ConnectionRef(dave, "sock-3", "node-1"), T0 + 5) is True
+    assert await store.touch_node("node-1", T0 + 3) is False  # the first beat creates the record (2 requests)
     with measure("presence_heartbeat"):
-        await store.touch_node("node-1", T0 + 4)
+        assert await store.touch_node("node-1", T0 + 4) is True
     with measure("presence_lookup_20_users"):
         await store.presence([user(f"friend{i}") for i in range(20)])
 

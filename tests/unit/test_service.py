@@ -316,6 +316,26 @@ async def test_a_node_declared_dead_while_alive_registers_its_connections_again(
     assert await store.node_connections(service.node_id, 10) == []
 
 
+async def test_registering_again_that_fails_halfway_is_finished_by_the_next_beat(
+    service: ChatService, store: SqliteStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await service.heartbeat()
+    await service.connect("alice", "sa")
+    await store.close_connection(ConnectionRef("alice", "sa", service.node_id), clock.now)
+    await store.forget_node(service.node_id)
+    real_open = store.open_connection
+
+    async def unavailable(ref: ConnectionRef, now_ms: int) -> bool:
+        raise Unavailable("store throttled")
+
+    monkeypatch.setattr(store, "open_connection", unavailable)
+    with pytest.raises(Unavailable):
+        await service.heartbeat()
+    monkeypatch.setattr(store, "open_connection", real_open)
+    assert await service.heartbeat() == 1  # the record is back, but the connection was not yet
+    assert [r.connection_id for r in await store.node_connections(service.node_id, 10)] == ["sa"]
+
+
 async def test_cleanup_stops_at_its_deadline(service: ChatService, store: SqliteStore, clock: Clock) -> None:
     await store.touch_node("node-dead", clock.now)
     await store.open_connection(ConnectionRef("bob", "ghost", "node-dead"), clock.now)
