@@ -36,6 +36,8 @@ JOIN_RECOVERY_MAX = 500
 MEMBERSHIP_CACHE_SIZE = 50_000
 REAP_BATCH = 500
 UNSURE_SENDS_KEPT = 10_000
+UNREAD_LOAD_WAIT_S = 2.0
+"""How long an answer waits for a user's unread counts to load before asking the store itself."""
 UNREAD_EVENT_INTERVAL_S = 0.2
 """unread_count events leave in flushes at most this often: a count that changes when no flush
 happened for this long goes out at once (the next loop turn); under load, the changes of each
@@ -204,8 +206,11 @@ class ChatService:
         return InboxPage(await self._views(user_id, page.chats), page.next_cursor)
 
     async def _views(self, user_id: str, chats: Collection[Chat]) -> tuple[ChatView, ...]:
-        """The chats with the user's unread counts: from the counts this node holds for the
-        user, else from the store."""
+        """The chats with the user's unread counts: from the counts this node holds for a user
+        with sockets here (loaded first if need be, so that an answer is never older than an
+        unread_count event those sockets were already sent), else from the store."""
+        if user_id in self.viewers.sids_by_user:
+            await self.unread.counts_of(user_id, UNREAD_LOAD_WAIT_S)
         counts: dict[str, int] = {}
         unknown = []
         for chat in chats:
@@ -233,7 +238,9 @@ class ChatService:
             reading = self.store.list_messages(
                 chat.id, before_seq=None, after_seq=request.since_seq, limit=JOIN_RECOVERY_MAX
             )
-        page, views = await asyncio.gather(reading, self._views(user_id, [chat]))
+        # the count after the messages: it may count more than they show, never less
+        page = await reading
+        views = await self._views(user_id, [chat])
         # a socket that closed while its join was in flight views nothing (nor enters the room)
         if sid is not None and sid in self.viewers.user_by_sid:
             first = self.viewers.join(chat.id, sid)

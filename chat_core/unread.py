@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ class UnreadBook:
         self._loading: dict[str, list[Change]] = {}
         """Changes that arrived while the user's counts were loading, applied once they are in."""
         self._logs: dict[str, ChatLog] = {}
+        self._loaded: dict[str, asyncio.Event] = {}
+        """Set when a load that someone awaits (counts_of) has ended, loaded or not."""
         self._generation = 0
 
     def __len__(self) -> int:
@@ -198,12 +201,29 @@ class UnreadBook:
         elif self._apply(user_id, counts, (chat_id, read_seq, None)):
             self._emit(chat_id, [user_id])
 
+    async def counts_of(self, user_id: str, wait_s: float) -> UserCounts | None:
+        """The user's counts, loading them first if needed (waiting at most wait_s): an answer
+        taken from the book is never older than an unread_count event the book already sent.
+        None when they could not be loaded in time."""
+        if user_id not in self._users:
+            if user_id not in self._loading:
+                self._start_load(user_id)
+            done = self._loaded.setdefault(user_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), wait_s)
+        return self._users.get(user_id)
+
     def _wait_for_load(self, user_id: str, change: Change) -> None:
         pending = self._loading.get(user_id)
         if pending is None:
-            pending = self._loading[user_id] = []
-            self._spawn(self._fill(user_id, pending, self._generation))
+            pending = self._start_load(user_id)
         pending.append(change)
+
+    def _start_load(self, user_id: str) -> list[Change]:
+        pending: list[Change] = []
+        self._loading[user_id] = pending
+        self._spawn(self._fill(user_id, pending, self._generation))
+        return pending
 
     def _apply(self, user_id: str, counts: UserCounts, change: Change) -> bool:
         chat_id, seq, sender_id = change
@@ -223,6 +243,14 @@ class UnreadBook:
         return bool(changed)
 
     async def _fill(self, user_id: str, pending: list[Change], generation: int) -> None:
+        try:
+            await self._fill_once_loaded(user_id, pending, generation)
+        finally:
+            # loaded, or forgotten; a load started again (a partial read) keeps its waiters
+            if user_id not in self._loading and (done := self._loaded.pop(user_id, None)) is not None:
+                done.set()
+
+    async def _fill_once_loaded(self, user_id: str, pending: list[Change], generation: int) -> None:
         def still_wanted() -> bool:
             # False once forgotten (the user left this node, or a resync) while loading
             return self._loading.get(user_id) is pending and generation == self._generation

@@ -172,3 +172,29 @@ async def test_a_failing_load_stops_when_the_user_leaves(monkeypatch: pytest.Mon
     h.book.message("c1", 1, "alice", ["bob"])
     await h.settle()
     assert attempts == 3 and h.emitted == [] and h.book.count("bob", "c1") is None
+
+
+async def test_counts_of_waits_for_the_load_and_answers_what_the_book_reports() -> None:
+    h = Harness({"c1": UnreadEntry(0, 1, 1)})
+    h.gate.clear()
+    h.book.message("c1", 2, "alice", ["bob"])  # starts the load; applied once it is in
+    answer = asyncio.ensure_future(h.book.counts_of("bob", wait_s=5))
+    await asyncio.sleep(0)
+    assert not answer.done() and h.loads == 1
+    h.gate.set()
+    counts = await answer
+    assert counts is not None and counts.chats["c1"].count == 2
+    await h.settle()
+    assert h.emitted == [("bob", "c1", 2, 2)] and h.loads == 1  # one load served both
+
+
+async def test_counts_of_gives_up_after_its_wait_and_loads_only_once() -> None:
+    h = Harness({"c1": UnreadEntry(0, 1, 1)})
+    h.gate.clear()
+    assert await h.book.counts_of("bob", wait_s=0.01) is None
+    assert await h.book.counts_of("bob", wait_s=0.01) is None
+    assert h.loads == 1
+    h.gate.set()
+    await h.settle()
+    counts = await h.book.counts_of("bob", wait_s=0)
+    assert counts is not None and counts.total == 1
