@@ -6,7 +6,7 @@ PORT   ?= 3001
 ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench cost \
+.PHONY: serve test install install-dev web system-deps js-deps lint typecheck check clean bench cost soak \
 	build-HttpApiFunction build-CleanupFunction
 
 $(BIN)/python:
@@ -79,6 +79,12 @@ cost: install-dev
 bench: install-dev
 	@command -v node >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps
 	bench/run.sh
+
+# A seeded chaos soak: three nodes on DynamoDB (moto) and Redis, simulated users, faults; the
+# history checked (docs/reliability.md). SOAK_SECONDS (default 120), SOAK_SEED (default random),
+# SOAK_USERS (default 150). Exits 0 only with zero violations; the last line is `N violations`.
+soak: system-deps install-dev
+	$(BIN)/python -m soak
 
 # --- The Lambda functions: what `sam build` puts in each (template.yaml: BuildMethod: makefile) ---
 # SAM runs `make build-<LogicalId>` with ARTIFACTS_DIR set. The artifact is the project installed
