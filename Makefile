@@ -82,7 +82,8 @@ bench: install-dev
 
 # A seeded chaos soak: three nodes on DynamoDB (moto) and Redis, simulated users, faults; the
 # history checked (docs/reliability.md). SOAK_SECONDS (default 120), SOAK_SEED (default random),
-# SOAK_USERS (default 150). Exits 0 only with zero violations; the last line is `N violations`.
+# SOAK_USERS (default 200), SOAK_THINK_S (mean seconds between a user's actions, default 8).
+# Exits 0 only with zero violations; the last line is `N violations`.
 soak: system-deps install-dev
 	$(BIN)/python -m soak
 

@@ -21,8 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__)
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS") or 120))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SOAK_SEED") or random.randrange(1 << 31)))
-    parser.add_argument("--users", type=int, default=int(os.environ.get("SOAK_USERS") or 150))
-    parser.add_argument("--think", type=float, default=3.0, help="mean seconds between a user's actions")
+    parser.add_argument("--users", type=int, default=int(os.environ.get("SOAK_USERS") or 200))
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=float(os.environ.get("SOAK_THINK_S") or 8.0),
+        help="mean seconds between a user's actions",
+    )
     parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY, help="where to write the recorded history")
     args = parser.parse_args(argv)
     print(f"soak: seed {args.seed}, {args.seconds:.0f} s, {args.users} users (SOAK_SEED={args.seed} repeats it)")

@@ -52,9 +52,9 @@ QUIET_S = 2.0
 class Options:
     seconds: float
     seed: int
-    users: int = 150
+    users: int = 200
     nodes: int = 3
-    think_s: float = 3.0
+    think_s: float = 8.0
     history_path: Path | None = None
 
 
@@ -159,8 +159,6 @@ class SoakRun:
             wait = run_start + fault.at - self.now()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.stopping:
-                return
             await self.inject(fault)
 
     async def heal(self) -> None:
@@ -261,11 +259,13 @@ class SoakRun:
             self.say(f"chatting for {options.seconds:.0f} s under faults")
             living = [asyncio.create_task(user.live()) for user in self.users]
             faults = asyncio.create_task(self.run_faults(schedule, run_start))
+            # at least the run's seconds, and until the schedule has played out (a node slow to
+            # come back delays the faults after it)
             await asyncio.sleep(options.seconds)
-            self.stopping = True
-            self.say("stopping users and faults")
-            await asyncio.gather(*living)
             await faults
+            self.stopping = True
+            self.say("stopping users")
+            await asyncio.gather(*living)
             self.say("healing and settling")
             await self.heal()
             deadline = self.now() + SETTLE_DEADLINE_S

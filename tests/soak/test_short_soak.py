@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.redis, pytest.mark.
 REPO = Path(__file__).resolve().parents[2]
 #: a seed whose schedule meets every fault kind within SECONDS (soak/faults.py deals them in rounds)
 SEED = 20261130
-SECONDS = 55
+SECONDS = 50
 USERS = 50
 ARTIFACTS = REPO / "test-artifacts" / "soak"
 
