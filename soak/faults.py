@@ -16,6 +16,9 @@ KINDS: tuple[FaultKind, ...] = ("kill", "drain", "redis", "throttle", "latency",
 FIRST_FAULT_S = 5.0
 GAP_S = (2.0, 5.0)
 QUIET_END_S = 4.0
+#: half the kills keep the node down longer than the soak's node TTL (cluster.PRESENCE_TTL_S)
+LONG_KILL_SHARE = 0.5
+LONG_KILL_S = (12.0, 15.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,12 @@ def schedule(seed: int, run_seconds: float, nodes: int) -> list[Fault]:
         if not round_:
             round_ = draw.sample(KINDS, len(KINDS))
         kind = round_.pop()
-        seconds = draw.uniform(1.0, 3.0) if kind in ("kill", "drain", "redis") else draw.uniform(3.0, 7.0)
+        if kind == "kill" and draw.random() < LONG_KILL_SHARE:
+            seconds = draw.uniform(*LONG_KILL_S)  # down past the node TTL: the others reap it
+        elif kind in ("kill", "drain", "redis"):
+            seconds = draw.uniform(1.0, 3.0)  # back before the TTL: it closes its own records
+        else:
+            seconds = draw.uniform(3.0, 7.0)
         faults.append(Fault(round(at, 2), kind, draw.randrange(nodes), round(seconds, 2)))
         at += seconds + draw.uniform(*GAP_S)
     return faults

@@ -38,6 +38,8 @@ from .users import Lost, Refused, Session, SimUser
 SECRET = "soak-secret-0123456789abcdef0123456789abcdef"
 SETTLE_DEADLINE_S = 120.0
 FINAL_TRIES = 3
+#: users connecting (and recovering) at once when the run starts: a login wave, not a stampede
+ARRIVING_AT_ONCE = 20
 #: what the DynamoDB proxy does during each storage fault
 STORAGE_FAULTS: dict[str, dict[str, object]] = {
     "throttle": {"throttle": 0.5},
@@ -254,7 +256,13 @@ class SoakRun:
             await self.create_chats()
             self.started = time.monotonic()
             self.say(f"{len(self.users)} users connecting")
-            await asyncio.gather(*(user.connect() for user in self.users))
+            arriving = asyncio.Semaphore(ARRIVING_AT_ONCE)
+
+            async def arrive(user: SimUser) -> None:
+                async with arriving:
+                    await user.connect()
+
+            await asyncio.gather(*(arrive(user) for user in self.users))
             run_start = self.now()
             self.say(f"chatting for {options.seconds:.0f} s under faults")
             living = [asyncio.create_task(user.live()) for user in self.users]
