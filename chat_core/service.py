@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from . import payloads, wire
@@ -36,6 +36,8 @@ JOIN_RECOVERY_MAX = 500
 MEMBERSHIP_CACHE_SIZE = 50_000
 REAP_BATCH = 500
 UNSURE_SENDS_KEPT = 10_000
+TAKE_OVER_MAX = 1_000_000
+"""Connection records a restarted node reads back from its predecessor (all of them, in practice)."""
 UNREAD_LOAD_WAIT_S = 2.0
 """How long an answer waits for a user's unread counts to load before asking the store itself."""
 UNREAD_EVENT_INTERVAL_S = 0.2
@@ -485,14 +487,27 @@ class ChatService:
             await asyncio.gather(*checks, return_exceptions=True)
 
     # --- this node's own records ---------------------------------------------------------------
-    async def take_over_node_id(self) -> CleanupReport:
-        """At start, before any socket: close what an earlier process with this node id left
-        behind (it was killed; a restart with the same id comes back before any reaper would
-        have seen its heartbeat go stale), then start the heartbeat."""
-        report = CleanupReport()
-        await self._reap_node(self.node_id, report, lambda: False)
+    async def take_over_node_id(self) -> list[ConnectionRef]:
+        """At start, before any socket: the connection records an earlier process with this node
+        id left behind (it was killed, and a restart with the same id comes back before any
+        reaper would have seen its heartbeat go stale); then the heartbeat starts. The node
+        closes them with close_leftovers while it already serves: none of them is one of its
+        new sockets."""
+        leftovers = await self.store.node_connections(self.node_id, TAKE_OVER_MAX)
         await self.store.touch_node(self.node_id, self._clock())
+        return leftovers
+
+    async def close_leftovers(self, refs: Sequence[ConnectionRef]) -> CleanupReport:
+        report = CleanupReport()
+        await self._close_dead_connections(refs, report)
         return report
+
+    async def _close_dead_connections(self, refs: Sequence[ConnectionRef], report: CleanupReport) -> None:
+        for ref in refs:
+            # the process that held them is dead: no grace period is owed to their users
+            if await self.store.close_connection(ref, self._clock()) == 0 and await self.settle_offline(ref.user_id):
+                report.users_offline += 1
+            report.connections_reaped += 1
 
     async def heartbeat(self) -> int:
         """Refresh this node's heartbeat. A node that finds it was declared dead (a reaper on
@@ -524,13 +539,7 @@ class ChatService:
         """Close every connection record of a dead node and forget it; False when time ran out first."""
         while not out_of_time():
             refs = await self.store.node_connections(node_id, REAP_BATCH)
-            for ref in refs:
-                # the node died more than a TTL ago: no grace period is owed to its users
-                if await self.store.close_connection(ref, self._clock()) == 0 and await self.settle_offline(
-                    ref.user_id
-                ):
-                    report.users_offline += 1
-            report.connections_reaped += len(refs)
+            await self._close_dead_connections(refs, report)
             if len(refs) < REAP_BATCH:
                 await self.store.forget_node(node_id)
                 report.nodes_reaped += 1

@@ -27,6 +27,7 @@ from ..engine.pubsub import RedisAdapter
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
 from ..metrics import NodeMetrics
+from ..models import ConnectionRef
 from ..ports import Store
 from ..service import ChatService
 from .emf import connections_record, write_record
@@ -132,12 +133,7 @@ class ChatNode:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_drain)
-        taken_over = await self.service.take_over_node_id()
-        if taken_over.connections_reaped:
-            log.info(
-                "closed the connections an earlier process with this node id left",
-                extra={"connections": taken_over.connections_reaped, "users_offline": taken_over.users_offline},
-            )
+        leftovers = await self.service.take_over_node_id()
         if settings.redis_url:
             self.pubsub = RedisAdapter(
                 self.engine,
@@ -149,6 +145,8 @@ class ChatNode:
             await self.pubsub.start()
         if settings.metrics_port is not None:
             self._tasks.append(asyncio.create_task(self._serve_metrics(settings.metrics_port)))
+        if leftovers:
+            self._tasks.append(asyncio.create_task(self._close_leftovers(leftovers)))
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
         self._tasks.append(asyncio.create_task(self._cleanup_loop()))
         if settings.emf_service:
@@ -247,6 +245,23 @@ class ChatNode:
         while True:
             write_record(connections_record(namespace, service, len(self.namespace.sockets)), sys.stdout)
             await asyncio.sleep(EMF_INTERVAL_S)
+
+    async def _close_leftovers(self, refs: list[ConnectionRef]) -> None:
+        """What a killed process with this node id left, closed while this one already serves
+        (tried again, backing off, until the store takes it: closing is idempotent)."""
+        delay = 1.0
+        while True:
+            try:
+                report = await self.service.close_leftovers(refs)
+                break
+            except Exception:
+                log.warning("could not close what an earlier process with this node id left", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        log.info(
+            "closed the connections an earlier process with this node id left",
+            extra={"connections": report.connections_reaped, "users_offline": report.users_offline},
+        )
 
     async def _heartbeat_loop(self) -> None:
         period = max(0.5, min(self.settings.cleanup_interval_s, self.settings.presence_ttl_s / 3))

@@ -843,22 +843,30 @@ class DynamoStore:
     async def node_connections(self, node_id: str, limit: int) -> list[ConnectionRef]:
         if limit <= 0:
             return []
-        answer = await self._call(
-            "query",
-            IndexName=GSI1,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": GSI1_PK},
-            ExpressionAttributeValues={":pk": _s(f"NODE#{node_id}")},
-            Limit=limit,
-        )
-        return [
-            ConnectionRef(
-                user_id=i["pk"]["S"].removeprefix("USER#"),
-                connection_id=i["sk"]["S"].removeprefix("CONN#"),
-                node_id=node_id,
+        refs: list[ConnectionRef] = []
+        page: dict[str, Any] = {}
+        while len(refs) < limit:  # pages of at most 1 MB each
+            answer = await self._call(
+                "query",
+                IndexName=GSI1,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": GSI1_PK},
+                ExpressionAttributeValues={":pk": _s(f"NODE#{node_id}")},
+                Limit=limit - len(refs),
+                **page,
             )
-            for i in answer.get("Items", [])
-        ]
+            refs += [
+                ConnectionRef(
+                    user_id=i["pk"]["S"].removeprefix("USER#"),
+                    connection_id=i["sk"]["S"].removeprefix("CONN#"),
+                    node_id=node_id,
+                )
+                for i in answer.get("Items", [])
+            ]
+            if "LastEvaluatedKey" not in answer:
+                break
+            page = {"ExclusiveStartKey": answer["LastEvaluatedKey"]}
+        return refs
 
     async def forget_node(self, node_id: str) -> None:
         await self._call("delete_item", Key=_key(NODES_PK, f"NODE#{node_id}"))

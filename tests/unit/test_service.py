@@ -287,11 +287,18 @@ async def test_a_restart_with_the_same_node_id_closes_what_the_killed_process_le
 ) -> None:
     await direct(service)
     await store.open_connection(ConnectionRef("bob", "before-the-kill", service.node_id), 0)
-    report = await service.take_over_node_id()
-    assert (report.connections_reaped, report.users_offline) == (1, 1)
-    assert fanout.events("user_offline")[0].data["userId"] == "bob"
-    assert (await store.presence(["bob"]))["bob"].online is False
+    leftovers = await service.take_over_node_id()
+    assert [r.connection_id for r in leftovers] == ["before-the-kill"]
     assert await store.stale_nodes(10**15) == [service.node_id]  # its heartbeat runs again
+    await service.connect("bob", "after-the-restart")  # serving before the leftovers are closed
+    report = await service.close_leftovers(leftovers)
+    assert (report.connections_reaped, report.users_offline) == (1, 0)
+    assert (await store.presence(["bob"]))["bob"].online is True
+    assert [r.connection_id for r in await store.node_connections(service.node_id, 10)] == ["after-the-restart"]
+    await service.disconnect("bob", "after-the-restart")
+    await service.wait_offline_checks()
+    assert (await store.presence(["bob"]))["bob"].online is False
+    assert [e.data["userId"] for e in fanout.events("user_offline")] == ["bob"]
 
 
 async def test_a_node_declared_dead_while_alive_registers_its_connections_again(
