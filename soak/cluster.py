@@ -41,6 +41,10 @@ NODE_ENV: dict[str, str | None] = {
 }
 
 
+START_TIMEOUT_S = 120.0
+START_TRIES = 3
+
+
 class DynamoProxy:
     """soak.dynamo_proxy as a process in front of the moto server."""
 
@@ -155,7 +159,15 @@ class Cluster:
         return self.nodes[index].stop(signal.SIGTERM, timeout=30)
 
     def start_node(self, index: int) -> None:
-        self.nodes[index].start(timeout=60)
+        """Start the node again; a start that is not ready in time (a store with a long backlog)
+        is killed and tried again, so a fault never leaves a node down for good."""
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                self.nodes[index].start(timeout=START_TIMEOUT_S)
+                break
+            except RuntimeError:
+                if attempt == START_TRIES:
+                    raise
         self.down.discard(index)
 
     def stop_redis(self) -> None:
