@@ -24,6 +24,7 @@ from ..config import Settings
 from ..engine import EngineOptions, Server
 from ..engine.proxies import TrustedProxies
 from ..engine.pubsub import RedisAdapter
+from ..errors import Unavailable
 from ..http.app import create_http_app
 from ..http.origins import OriginPolicy
 from ..metrics import NodeMetrics
@@ -38,6 +39,8 @@ from .uvicorn_http import OneWriteHttpToolsProtocol
 log = logging.getLogger("chat.node")
 
 DRAIN_FLUSH_S = 2.0
+START_STORE_TRIES = 10
+"""Tries of the store at start (backing off to 15 s: about two minutes) before the node gives up."""
 EMF_INTERVAL_S = 60.0
 DRAIN_BACKGROUND_WAIT_S = 2.0
 """How long the drain waits for the service's background work (unread flushes, loads)."""
@@ -133,7 +136,7 @@ class ChatNode:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_drain)
-        leftovers = await self.service.take_over_node_id()
+        leftovers = await self._take_over_node_id()
         if settings.redis_url:
             self.pubsub = RedisAdapter(
                 self.engine,
@@ -245,6 +248,21 @@ class ChatNode:
         while True:
             write_record(connections_record(namespace, service, len(self.namespace.sockets)), sys.stdout)
             await asyncio.sleep(EMF_INTERVAL_S)
+
+    async def _take_over_node_id(self) -> list[ConnectionRef]:
+        """The start's one store round trip, tried again while the store is unavailable (a
+        restart under a throttled or slow table must not crash the node)."""
+        delay = 0.5
+        for attempt in range(1, START_STORE_TRIES + 1):
+            try:
+                return await self.service.take_over_node_id()
+            except Unavailable:
+                if attempt == START_STORE_TRIES:
+                    raise
+                log.warning("store unavailable at start; trying again", extra={"retry_in_s": delay}, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+        raise AssertionError("unreachable")
 
     async def _close_leftovers(self, refs: list[ConnectionRef]) -> None:
         """What a killed process with this node id left, closed while this one already serves
