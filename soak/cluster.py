@@ -88,7 +88,11 @@ class DynamoProxy:
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 class Cluster:
@@ -130,13 +134,17 @@ class Cluster:
             node.start(timeout=60)
 
     def close(self) -> None:
-        for node in self.nodes:
-            node.close()
-        if self.proxy is not None:
-            self.proxy.close()
-        self.moto.close()
-        self.redis.close()
-        self.workdir.cleanup()
+        """Everything stops, even when one part will not (the moto server is closed last, so
+        a run that failed never leaves it behind)."""
+        try:
+            for node in self.nodes:
+                node.close()
+            if self.proxy is not None:
+                self.proxy.close()
+        finally:
+            self.moto.close()
+            self.redis.close()
+            self.workdir.cleanup()
 
     def store_env(self) -> dict[str, str]:
         """What this process needs to read the table directly (not through the fault proxy)."""

@@ -288,12 +288,10 @@ class SoakRun:
             raise RuntimeError(f"the run could not finish: {error!r}\n{self.cluster.node_logs()}") from error
         finally:
             await asyncio.gather(*(user.drop("end of run") for user in self.users))
-            if options.history_path is not None:
+            if options.history_path is not None:  # also when the run could not finish
                 self.cluster.keep_logs(options.history_path.parent)
+                self.history.dump(options.history_path)
             await asyncio.to_thread(self.cluster.close)
-        if options.history_path is not None:
-            options.history_path.parent.mkdir(parents=True, exist_ok=True)
-            self.history.dump(options.history_path)
         return Outcome(self.history, check(self.history), [f.describe() for f in schedule], proxy_counts, self.now())
 
 
