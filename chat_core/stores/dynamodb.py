@@ -515,6 +515,13 @@ class DynamoStore:
         # complete. Throttling or an error here leaves the seq a gap; the client's retry (same
         # clientMessageId) stores the message under a new seq or finds the stored one.
         message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
+        first = await self._put_message_once(message)
+        # the same seq: this put (or an earlier attempt of it whose answer was lost) stored it
+        return AppendResult(first, created=first.seq == seq)
+
+    async def _put_message_once(self, message: Message) -> Message:
+        """Put the message unless its idempotency key holds one already; the message the key
+        holds afterwards (this one, or the first stored under it)."""
         try:
             await self._call(
                 "put_item",
@@ -528,11 +535,8 @@ class DynamoStore:
             old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
             if not old:  # DynamoDB returns the item that failed the condition; never empty
                 raise Unavailable("message put refused without the stored message; retry") from None
-            first = _message_from(old)
-            # the same seq: an earlier attempt of this very put committed, its answer was lost
-            # and botocore sent it again
-            return AppendResult(first, created=first.seq == seq)
-        return AppendResult(message, created=True)
+            return _message_from(old)
+        return message
 
     async def import_messages(self, chat_id: str, messages: Sequence[HistoricMessage]) -> tuple[AppendResult, ...]:
         if not messages:
@@ -570,26 +574,9 @@ class DynamoStore:
                 )
             # 3. one put at a time, in seq order: a failure leaves a prefix stored, the rest gaps
             for seq, (sk, m) in enumerate(new, start=first_seq):
-                message = m.stored_as(chat_id, seq)
-                try:
-                    await self._call(
-                        "put_item",
-                        Item=_message_item(message),
-                        ConditionExpression="attribute_not_exists(pk)",
-                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    )
-                except ClientError as error:
-                    if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                        raise
-                    old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
-                    if not old:
-                        raise Unavailable("message put refused without the stored message; retry") from None
-                    stored[sk] = first = _message_from(old)
-                    if first.seq == message.seq:  # this very put, applied before its answer was lost
-                        created.add(sk)
-                    continue  # else another import stored it first: its seq here stays a gap
-                stored[sk] = message
-                created.add(sk)
+                stored[sk] = first = await self._put_message_once(m.stored_as(chat_id, seq))
+                if first.seq == seq:  # else another import stored it first: its seq here stays a gap
+                    created.add(sk)
         results = []
         for sk in keys:
             results.append(AppendResult(stored[sk], created=sk in created))
