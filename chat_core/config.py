@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,15 @@ from .limits import Rate
 StoreKind = Literal["sqlite", "dynamodb"]
 
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
+DEFAULT_ATTACHMENT_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+)
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +69,36 @@ class Settings:
     typing_burst: float = 10.0
     query_rate: float = 20.0
     query_burst: float = 60.0
+    change_rate: float = 5.0
+    change_burst: float = 30.0
+    upload_rate: float = 1.0
+    upload_burst: float = 10.0
     max_connections_per_user: int = 20
     max_socket_queue: int = 1000
     max_decode_packets: int = 256
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_types: tuple[str, ...] = DEFAULT_ATTACHMENT_TYPES
+    """Content types a file may be uploaded as; empty: attachments are off."""
+    attachment_url_ttl_s: int = 12 * 3600
+    """Download links in messages stay valid at least this long."""
+    public_url: str | None = None
+    """Base of the URLs handed to clients (`https://chat.example.com`); None: relative URLs."""
+    attachment_bucket: str | None = None
+    """S3 bucket of attachment files; None: files on this node's disk in `attachment_dir`."""
+    attachment_dir: str = "./chat-attachments"
+    url_secret: str | None = None
+    """Signs attachment URLs: CHAT_URL_SECRET, else the HS256 token secret; None: neither is set."""
+    edit_window_s: float | None = None
+    """Messages may be edited this long after sending; None: always."""
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(6))
 
     @property
     def auth_configured(self) -> bool:
         return self.jwt_secret is not None or self.jwks_url is not None
+
+    @property
+    def attachments_enabled(self) -> bool:
+        return bool(self.attachment_types) and self.attachment_max_bytes > 0
 
     def rates(self) -> dict[str, Rate]:
         return {
@@ -74,6 +106,8 @@ class Settings:
             "join": Rate(self.join_rate, self.join_burst),
             "typing": Rate(self.typing_rate, self.typing_burst),
             "query": Rate(self.query_rate, self.query_burst),
+            "change": Rate(self.change_rate, self.change_burst),
+            "upload": Rate(self.upload_rate, self.upload_burst),
         }
 
 
@@ -122,6 +156,41 @@ def _metrics_port(raw: str | None) -> int | None:
     return port
 
 
+def _attachment_types(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return DEFAULT_ATTACHMENT_TYPES
+    types = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
+    for media_type in types:
+        if not _MEDIA_TYPE.fullmatch(media_type):
+            raise Invalid(f"CHAT_ATTACHMENT_TYPES must list media types such as image/png, got {media_type!r}")
+    return types
+
+
+def _public_url(raw: str | None) -> str | None:
+    if raw is None or raw.strip() == "":
+        return None
+    url = raw.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
+        raise Invalid("CHAT_PUBLIC_URL must be an http(s) URL without query, e.g. https://chat.example.com")
+    return url
+
+
+def _beside_database(sqlite_path: str) -> str:
+    """The attachment directory's default: `chat-attachments` beside `chat.db`."""
+    if sqlite_path in ("", ":memory:") or sqlite_path.startswith("file:"):
+        return "./chat-attachments"
+    head, tail = os.path.split(sqlite_path)
+    stem = tail.rsplit(".", 1)[0] if "." in tail.lstrip(".") else tail
+    return os.path.join(head or ".", f"{stem or 'chat'}-attachments")
+
+
+def _url_secret(env: Mapping[str, str], jwt_secret: str | None) -> str | None:
+    explicit = env.get("CHAT_URL_SECRET") or None
+    if explicit is not None and len(explicit.encode()) < 16:
+        raise Invalid("CHAT_URL_SECRET must have at least 16 bytes")
+    return explicit or jwt_secret
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting once. Raises Invalid with the variable's name on a bad value."""
     env = os.environ if env is None else env
@@ -138,6 +207,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     port = int(_number(env, "PORT", 3001))
     if not 0 < port < 65536:
         raise Invalid("PORT must be between 1 and 65535")
+    edit_window = env.get("CHAT_EDIT_WINDOW_S", "").strip()
+    sqlite_path = env.get("CHAT_SQLITE_PATH", "./chat.db")
     kwargs: dict[str, object] = {}
     if env.get("CHAT_NODE_ID"):
         kwargs["node_id"] = env["CHAT_NODE_ID"]
@@ -152,7 +223,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=env.get("CHAT_JWT_ISSUER") or None,
         cors_origins=_origins(env.get("CHAT_CORS_ORIGINS")),
         store=store,  # type: ignore[arg-type]
-        sqlite_path=env.get("CHAT_SQLITE_PATH", "./chat.db"),
+        sqlite_path=sqlite_path,
         dynamodb_table=env.get("CHAT_DYNAMODB_TABLE", "chat"),
         redis_url=env.get("CHAT_REDIS_URL") or None,
         presence_grace_s=_number(env, "CHAT_PRESENCE_GRACE_S", 5.0),
@@ -179,8 +250,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         typing_burst=max(1.0, _number(env, "CHAT_TYPING_BURST", 10.0)),
         query_rate=_number(env, "CHAT_QUERY_RATE", 20.0),
         query_burst=max(1.0, _number(env, "CHAT_QUERY_BURST", 60.0)),
+        change_rate=_number(env, "CHAT_CHANGE_RATE", 5.0),
+        change_burst=max(1.0, _number(env, "CHAT_CHANGE_BURST", 30.0)),
+        upload_rate=_number(env, "CHAT_UPLOAD_RATE", 1.0),
+        upload_burst=max(1.0, _number(env, "CHAT_UPLOAD_BURST", 10.0)),
         max_connections_per_user=max(1, int(_number(env, "CHAT_MAX_CONNECTIONS_PER_USER", 20))),
         max_socket_queue=max(16, int(_number(env, "CHAT_MAX_SOCKET_QUEUE", 1000))),
         max_decode_packets=max(1, int(_number(env, "CHAT_MAX_DECODE_PACKETS", 256))),
+        attachment_max_bytes=int(_number(env, "CHAT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)),
+        attachment_types=_attachment_types(env.get("CHAT_ATTACHMENT_TYPES")),
+        attachment_url_ttl_s=max(60, int(_number(env, "CHAT_ATTACHMENT_URL_TTL_S", 12 * 3600))),
+        public_url=_public_url(env.get("CHAT_PUBLIC_URL")),
+        attachment_bucket=env.get("CHAT_ATTACHMENT_BUCKET", "").strip() or None,
+        attachment_dir=env.get("CHAT_ATTACHMENT_DIR") or _beside_database(sqlite_path),
+        url_secret=_url_secret(env, secret),
+        edit_window_s=_number(env, "CHAT_EDIT_WINDOW_S", 0.0) if edit_window else None,
         **kwargs,  # type: ignore[arg-type]
     )
