@@ -6,11 +6,17 @@ ChatService, a store or a fan-out adapter, so the three cannot drift apart.
 
 from __future__ import annotations
 
+import logging
+
+from .clock import now_ms
 from .config import Settings
 from .limits import Limiter, RateLimiter
 from .metrics import NodeMetrics, counted_fanout, timed_store
 from .ports import Fanout, Store
 from .service import ChatService
+from .uploads import Uploads
+
+log = logging.getLogger("chat.assembly")
 
 
 async def open_store(settings: Settings) -> Store:
@@ -22,6 +28,30 @@ async def open_store(settings: Settings) -> Store:
     from .stores.sqlite import SqliteStore
 
     return await SqliteStore.open(settings.sqlite_path)
+
+
+async def open_uploads(settings: Settings, store: Store) -> Uploads | None:
+    """Attachments: files in S3 (`CHAT_ATTACHMENT_BUCKET`) or in a directory on this node's disk,
+    URLs signed with `CHAT_URL_SECRET` (else the HS256 token secret). None (attachments off) when
+    CHAT_ATTACHMENT_TYPES is empty, or when there is no secret to sign with (tokens verified with
+    JWKS and no CHAT_URL_SECRET): a warning says so, and the rest of the chat works."""
+    if not settings.attachments_enabled:
+        return None
+    if settings.url_secret is None:
+        log.warning("attachments are off: set CHAT_URL_SECRET to sign their URLs")
+        return None
+    from .attachments.assembly import open_blob_store, url_signer
+
+    signer = url_signer(settings)
+    return Uploads(
+        store,
+        await open_blob_store(settings),
+        signer,
+        max_bytes=settings.attachment_max_bytes,
+        content_types=frozenset(settings.attachment_types),
+        url_ttl_s=settings.attachment_url_ttl_s,
+        clock=now_ms,
+    )
 
 
 def publisher_fanout(settings: Settings) -> Fanout:
@@ -57,6 +87,7 @@ def build_service(
     *,
     node_id: str,
     metrics: NodeMetrics | None = None,
+    uploads: Uploads | None = None,
 ) -> ChatService:
     """The service over a store and a fan-out, with every setting it takes. With `metrics`,
     store calls are timed, emits counted and rate-limit checks that failed open counted.
@@ -73,10 +104,14 @@ def build_service(
         limiter=build_limiter(settings, metrics=metrics),
         max_connections_per_user=settings.max_connections_per_user,
         send_order_timeout_s=settings.send_order_timeout_s,
+        edit_window_s=settings.edit_window_s,
+        uploads=uploads,
     )
 
 
 async def open_service(settings: Settings, *, node_id: str) -> ChatService:
     """The service of a process without sockets (a Lambda handler, a CLI command): the
     configured store and the publisher fan-out."""
-    return build_service(settings, await open_store(settings), publisher_fanout(settings), node_id=node_id)
+    store = await open_store(settings)
+    uploads = await open_uploads(settings, store)
+    return build_service(settings, store, publisher_fanout(settings), node_id=node_id, uploads=uploads)

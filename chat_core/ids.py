@@ -1,4 +1,5 @@
-"""Identifiers: time-ordered message ids, the one id of a direct chat, random group ids."""
+"""Identifiers: message ids derived from the idempotency key, the one id of a direct chat, random
+group and attachment ids, time-ordered ULIDs."""
 
 from __future__ import annotations
 
@@ -32,3 +33,19 @@ def direct_chat_id(user_a: str, user_b: str) -> str:
 
 def group_chat_id() -> str:
     return "g_" + ulid().lower()
+
+
+def message_id(chat_id: str, sender_id: str, client_message_id: str) -> str:
+    """The id of the message a sender stores in a chat under clientMessageId: 26 Crockford base32
+    characters of a SHA-256 of the three (130 bits: no collision in practice). Derived, so a
+    store finds a message by its id and by its idempotency key with one key (no index), and a
+    retried send has the same id whichever node stores it. User ids cannot contain a newline;
+    a clientMessageId cannot either (printable), so the joined form is unambiguous."""
+    digest = hashlib.sha256(f"{chat_id}\n{sender_id}\n{client_message_id}".encode()).digest()
+    value = int.from_bytes(digest[:17], "big") >> 6  # 130 bits
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -1, -10)])
+
+
+def attachment_id() -> str:
+    return "a_" + ulid().lower()

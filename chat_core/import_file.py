@@ -16,7 +16,7 @@ from typing import Any
 
 from . import payloads
 from .errors import Invalid
-from .ids import direct_chat_id, ulid
+from .ids import direct_chat_id
 from .models import ChatType, HistoricMessage
 
 IMPORT_PREFIX = "import-"
@@ -158,7 +158,7 @@ def _message(record: dict[str, Any], chat: ChatPlan, now_ms: int) -> tuple[str, 
         raise Invalid(f"sender {sender!r} is not a member of chat {chat.source_ids[0]!r}")
     content = payloads.content(record.get("content"))
     at = _time(record.get("createdAt"), "createdAt", now_ms)
-    return source, HistoricMessage(sender, content, client_message_id(source), ulid(at), at)
+    return source, HistoricMessage(sender, content, client_message_id(source), at)
 
 
 def parse(lines: Iterable[str | bytes], now_ms: int) -> ImportPlan:

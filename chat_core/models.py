@@ -6,11 +6,52 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import ids
+
 ChatType = Literal["direct", "group"]
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """The message a reply quotes, as it was when the reply was sent."""
+
+    id: str
+    sender_id: str
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a member uploaded to a chat (`request_upload`), then referred to by a message.
+
+    The file itself lives in blob storage under `blob_key(chat_id, id)`; the store keeps this
+    record (until a message refers to it, or the unused upload expires) and a copy in every
+    message that refers to it."""
+
+    id: str
+    chat_id: str
+    uploader_id: str
+    name: str
+    content_type: str
+    size: int
+    created_at_ms: int
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    emoji: str
+    user_ids: tuple[str, ...]
+    """Everyone who reacted with it, sorted (the wire shows a count and the first 20)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
+    """A message in its current state. `change_seq` is the seq of its latest change (edit,
+    delete, reaction), its own seq when never changed: every change takes the next seq of the
+    chat, from the same counter as messages."""
+
     id: str
     chat_id: str
     seq: int
@@ -18,6 +59,44 @@ class Message:
     content: str
     client_message_id: str
     created_at_ms: int
+    change_seq: int = 0
+    edited_at_ms: int | None = None
+    deleted: bool = False
+    reply_to: ReplyRef | None = None
+    reactions: tuple[Reaction, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.change_seq < self.seq:
+            object.__setattr__(self, "change_seq", self.seq)
+
+
+ChangeKind = Literal["edit", "delete", "react", "unreact"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChange:
+    """What a member asks to change in a message. The store applies it under a new seq of the
+    chat, or not at all when it would change nothing."""
+
+    kind: ChangeKind
+    user_id: str
+    content: str | None = None
+    """edit: the new content."""
+    emoji: str | None = None
+    """react/unreact: the emoji."""
+    created_after_ms: int | None = None
+    """edit: the message must have been sent at or after this time (the edit window)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    message: Message
+    """The message's state after the call (unchanged when `changed` is False)."""
+    changed: bool
+    """False when the change would have changed nothing: no seq was used for it."""
+    previous: Message | None = None
+    """The message's state before the change (when changed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +140,28 @@ class AppendResult:
 @dataclass(frozen=True, slots=True)
 class HistoricMessage:
     """A message from another system's history, for `Store.import_messages`: it keeps its own
-    timestamp, and its (sender, clientMessageId) makes importing it again a no-op."""
+    timestamp, and its (sender, clientMessageId) makes importing it again a no-op (its id is
+    derived from them, as every message's is: `ids.message_id`)."""
 
     sender_id: str
     content: str
     client_message_id: str
-    message_id: str
     created_at_ms: int
 
     def stored_as(self, chat_id: str, seq: int) -> Message:
         """This message stored in chat_id under seq."""
         m = self
-        return Message(m.message_id, chat_id, seq, m.sender_id, m.content, m.client_message_id, m.created_at_ms)
+        message_id = ids.message_id(chat_id, m.sender_id, m.client_message_id)
+        return Message(message_id, chat_id, seq, m.sender_id, m.content, m.client_message_id, m.created_at_ms)
 
 
 @dataclass(frozen=True, slots=True)
 class MessagePage:
     messages: tuple[Message, ...]
     has_more: bool
+    updates: tuple[Message, ...] = ()
+    """With after_seq: the current state of messages at or below it that changed after it,
+    oldest change first."""
 
 
 @dataclass(frozen=True, slots=True)

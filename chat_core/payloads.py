@@ -7,6 +7,7 @@ Business limits that depend on state (membership, last seq) are the service's.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,10 @@ MAX_GROUP_MEMBERS = 1000
 MAX_SEQ = 2**53 - 1
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
+MAX_ATTACHMENTS = 10
+MAX_EMOJI_CHARS = 32
+MAX_FILE_NAME_CHARS = 255
+MAX_CONTENT_TYPE_CHARS = 127
 
 _ID = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
 
@@ -109,6 +114,37 @@ class SendMessage:
     chat_id: str
     content: str
     client_message_id: str
+    reply_to: str | None = None
+    attachment_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    chat_id: str
+    message_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    chat_id: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    chat_id: str
+    message_id: str
+    emoji: str
+    add: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequestUpload:
+    chat_id: str
+    file_name: str
+    content_type: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +195,111 @@ def send_message(
     data: object, chat: str | None = None, *, assign_missing_id: Callable[[], str] | None = None
 ) -> SendMessage:
     """assign_missing_id: the original client's `send_message` has no clientMessageId (PROTOCOL.md
-    1.1, compatibility); the socket handler then assigns one (such a send is not retry-safe)."""
+    1.1, compatibility); the socket handler then assigns one (such a send is not retry-safe).
+    With attachments the content may be empty."""
     body = _object(data)
     raw_id = body.get("clientMessageId")
     if raw_id is None and "clientMessageId" not in body and assign_missing_id is not None:
         raw_id = assign_missing_id()
+    attachment_ids = _attachment_ids(body.get("attachmentIds"))
+    raw_content = body.get("content")
+    text = "" if attachment_ids and raw_content in (None, "") else content(raw_content)
+    reply_to = body.get("replyTo")
     return SendMessage(
         chat_id=chat if chat is not None else chat_id(body.get("chatId")),
-        content=content(body.get("content")),
+        content=text,
         client_message_id=client_message_id(raw_id),
+        reply_to=None if reply_to is None else message_id(reply_to, "replyTo"),
+        attachment_ids=attachment_ids,
+    )
+
+
+def message_id(value: object, field: str = "messageId") -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise Invalid(f"{field} must be a message id string")
+    return value
+
+
+def _attachment_ids(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_ATTACHMENTS:
+        raise Invalid(f"attachmentIds must be a list of 1-{MAX_ATTACHMENTS} attachment ids")
+    for item in value:
+        if not isinstance(item, str) or not _ID.fullmatch(item):
+            raise Invalid("attachmentIds must hold attachment id strings")
+    return tuple(dict.fromkeys(value))
+
+
+def edit_message(data: object, chat: str | None = None, message: str | None = None) -> EditMessage:
+    body = _object(data)
+    return EditMessage(
+        chat_id=chat if chat is not None else chat_id(body.get("chatId")),
+        message_id=message if message is not None else message_id(body.get("messageId")),
+        content=content(body.get("content")),
+    )
+
+
+def message_ref(data: object) -> MessageRef:
+    body = _object(data)
+    return MessageRef(chat_id=chat_id(body.get("chatId")), message_id=message_id(body.get("messageId")))
+
+
+def react(data: object) -> React:
+    body = _object(data)
+    add = body.get("add")
+    if not isinstance(add, bool):
+        raise Invalid("add must be true or false")
+    return React(
+        chat_id=chat_id(body.get("chatId")),
+        message_id=message_id(body.get("messageId")),
+        emoji=emoji(body.get("emoji")),
+        add=add,
+    )
+
+
+_KEYCAP_BASES = frozenset("0123456789#*")
+_JOINERS = frozenset({"\u200d", "\ufe0f", "\ufe0e", "\u20e3"})
+
+
+def emoji(value: object) -> str:
+    """1-32 code points of emoji: pictographs and symbols (Unicode So), with skin-tone modifiers
+    (Sk), joiners, variation selectors, keycaps (a digit, # or * before U+20E3), regional
+    indicators (flags) and tag characters (subdivision flags). No letters, spaces or controls."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_EMOJI_CHARS:
+        raise Invalid(f"emoji must be a string of 1-{MAX_EMOJI_CHARS} characters")
+    pictographs = 0
+    for i, char in enumerate(value):
+        category = unicodedata.category(char)
+        after = value[i + 1 : i + 3]
+        keycap = char in _KEYCAP_BASES and (after == "\ufe0f\u20e3" or after[:1] == "\u20e3")
+        if category == "So" or keycap:
+            pictographs += 1
+        elif not (char in _JOINERS or category == "Sk" or 0xE0020 <= ord(char) <= 0xE007F):
+            raise Invalid("emoji must be an emoji")
+    if not pictographs:
+        raise Invalid("emoji must be an emoji")
+    return value
+
+
+def request_upload(data: object, chat: str | None = None) -> RequestUpload:
+    body = _object(data)
+    name = body.get("fileName")
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_FILE_NAME_CHARS or not name.strip():
+        raise Invalid(f"fileName must be a non-blank string of 1-{MAX_FILE_NAME_CHARS} characters")
+    if "/" in name or "\\" in name or not name.isprintable():
+        raise Invalid("fileName must not contain / or \\ or control characters")
+    kind = body.get("contentType")
+    if not isinstance(kind, str) or not 1 <= len(kind) <= MAX_CONTENT_TYPE_CHARS:
+        raise Invalid("contentType must be a media type such as image/png")
+    size = body.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise Invalid("size must be a positive integer (bytes)")
+    return RequestUpload(
+        chat_id=chat if chat is not None else chat_id(body.get("chatId")),
+        file_name=name,
+        content_type=kind.strip().lower(),
+        size=size,
     )
 
 

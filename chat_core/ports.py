@@ -11,15 +11,27 @@ from typing import Protocol
 
 from .models import (
     AppendResult,
+    Attachment,
+    ChangeResult,
     Chat,
     ChatPage,
     ConnectionRef,
     HistoricMessage,
     MemberNotice,
+    Message,
+    MessageChange,
     MessagePage,
     Presence,
+    ReplyRef,
     UnreadEntry,
 )
+
+UPDATES_MAX = 500
+"""Changed messages one list_messages answer carries at most."""
+MAX_REACTION_KINDS = 20
+"""Different emojis one message may carry."""
+ATTACHMENT_RECORD_TTL_MS = 24 * 3600 * 1000
+"""An upload slot's record is kept at least this long for a message to refer to it."""
 
 
 class Store(Protocol):
@@ -51,21 +63,52 @@ class Store(Protocol):
         sender_id: str,
         content: str,
         client_message_id: str,
-        message_id: str,
         now_ms: int,
         on_seq: Callable[[int], None] | None = None,
+        *,
+        reply_to: ReplyRef | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
         """Durably store a message under a new seq of the chat, exactly once.
 
-        Idempotent on (chat_id, sender_id, client_message_id): a repeat, even a concurrent one,
-        stores nothing and returns the first message with created=False. On a new message the
+        Its id is `ids.message_id(chat_id, sender_id, client_message_id)`. Idempotent on (chat_id,
+        sender_id, client_message_id): a repeat, even a concurrent one, stores nothing and returns
+        the first message (in its current state) with created=False. On a new message the
         chat's last_seq, last message and last activity move to it (read marks do not). Seqs are
         strictly increasing per chat in the order they are handed out and never reused; a seq
         whose write failed may stay a gap. `on_seq` is called on the event loop with the seq as
         soon as it is handed out, before the message is durable (a store that hands out and
         stores in one step may call it at the end, or not at all). Returns only once the write
-        is durable. The caller has checked that the chat exists and the sender is a member.
+        is durable. The caller has checked that the chat exists, the sender is a member, and
+        reply_to and attachments are the chat's.
         """
+        ...
+
+    async def get_message(self, chat_id: str, message_id: str) -> Message | None:
+        """The message with that id in that chat, in its current state; None if there is none."""
+        ...
+
+    async def change_message(
+        self,
+        chat_id: str,
+        message_id: str,
+        change: MessageChange,
+        now_ms: int,
+        on_seq: Callable[[int], None] | None = None,
+    ) -> ChangeResult:
+        """Apply an edit, delete or reaction change to a stored message under a new seq of the
+        chat (the message's change_seq), atomically, or not at all when it would change
+        nothing (an edit to the same content, a delete of a deleted message, a reaction the
+        user has, removing one they have not): then changed=False and, if a seq was handed out
+        for it, that seq stays a gap. A message's change_seq only rises: a change whose seq is
+        below the message's change_seq by the time it is applied takes a newer seq. `on_seq` as
+        in append_message (called for each seq handed out).
+
+        Raises NotFound (no such message in the chat), Forbidden (edit/delete by someone other
+        than the sender; an edit of a message created before change.created_after_ms),
+        Invalid (an edit or added reaction on a deleted message; a 21st emoji on one message,
+        MAX_REACTION_KINDS). A delete drops the content, reply, attachments and reactions.
+        The chat's last_seq, last activity and read marks do not move."""
         ...
 
     async def import_messages(self, chat_id: str, messages: Sequence[HistoricMessage]) -> tuple[AppendResult, ...]:
@@ -87,12 +130,32 @@ class Store(Protocol):
     async def list_messages(
         self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
     ) -> MessagePage:
-        """Messages oldest first.
+        """Messages oldest first, each in its current state.
 
         With after_seq: the first `limit` with seq > after_seq (and < before_seq if given);
-        has_more when more follow within the range. Without: the last `limit` with
-        seq < before_seq (or the latest); has_more when older ones exist.
+        has_more when more follow within the range; and `updates`: the messages with seq <=
+        after_seq whose change_seq is above it (and below before_seq if given), oldest change
+        first, at most UPDATES_MAX. When messages or updates are cut, both stop at one seq C
+        (messages up to C, updates changed up to C) with has_more; C is then the highest of the
+        messages' seqs and the updates' change_seqs, so the next page is after_seq=C.
+        Without after_seq: the last `limit` with seq < before_seq (or the latest); has_more
+        when older ones exist; no updates.
         """
+        ...
+
+    # --- attachments -------------------------------------------------------------------------
+    async def put_attachment(self, attachment: Attachment) -> None:
+        """Record an upload slot handed out (request_upload); the file arrives later in blob
+        storage. An unused record may be forgotten after ATTACHMENT_RECORD_TTL_MS."""
+        ...
+
+    async def get_attachments(self, chat_id: str, attachment_ids: Sequence[str]) -> dict[str, Attachment]:
+        """The chat's attachment records among those ids (unknown ones are left out)."""
+        ...
+
+    async def forget_stale_attachments(self, created_before_ms: int) -> int:
+        """Drop attachment records created before the bound (a store whose records expire by
+        themselves, DynamoDB's TTL, does nothing); return how many it dropped."""
         ...
 
     async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:

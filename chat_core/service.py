@@ -12,27 +12,36 @@ from dataclasses import dataclass, field
 from . import payloads, wire
 from .clock import now_ms
 from .errors import Invalid, NotFound, RateLimited, Unavailable
-from .ids import direct_chat_id, group_chat_id, ulid
+from .ids import direct_chat_id, group_chat_id
 from .limits import Limiter
 from .models import (
     AppendResult,
+    Attachment,
+    ChangeResult,
     Chat,
     ChatView,
     ConnectionRef,
     MemberNotice,
     Message,
+    MessageChange,
     MessagePage,
     Presence,
+    ReplyRef,
 )
 from .ports import Fanout, Store
-from .send_order import SendOrder
+from .send_order import SendOrder, Ticket
 from .unread import UnreadBook
+from .uploads import UploadOffer, Uploads
 from .viewers import ViewerRegistry
 
 log = logging.getLogger("chat.service")
 
 JOIN_RECENT = 50
 JOIN_RECOVERY_MAX = 500
+UPLOAD_SWEEP_INTERVAL_MS = 10 * 60 * 1000
+"""How often the cleanup looks for upload slots never used."""
+SNIPPET_CHARS = 100
+"""A reply quotes this many code points of the message it answers."""
 MEMBERSHIP_CACHE_SIZE = 50_000
 REAP_BATCH = 500
 UNSURE_SENDS_KEPT = 10_000
@@ -58,6 +67,7 @@ class JoinResult:
     view: ChatView
     messages: tuple[Message, ...]
     has_more: bool
+    updates: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,7 @@ class CleanupReport:
     users_offline: int = 0
     typing_expired: int = 0
     idle_state_dropped: int = 0
+    stale_uploads_removed: int = 0
     complete: bool = True
     errors: list[str] = field(default_factory=list)
 
@@ -91,11 +102,15 @@ class ChatService:
         limiter: Limiter | None = None,
         max_connections_per_user: int | None = None,
         send_order_timeout_s: float = 5.0,
+        edit_window_s: float | None = None,
+        uploads: Uploads | None = None,
     ) -> None:
         """`send_order_timeout_s`: how long a send whose store work has not finished holds back
         the emits of later seqs of its chat. Nothing is left running after a call returns unless
         the fan-out hands this node notices (a node's, not Lambda's): then unread counts load in
-        the background."""
+        the background. `edit_window_s`: how long after sending a message may be edited (None:
+        always). `uploads`: attachments (None: a send with attachmentIds and request_upload are
+        refused)."""
         self.store = store
         self.fanout = fanout
         self.node_id = node_id
@@ -105,6 +120,9 @@ class ChatService:
         self._clock = clock
         self._limiter = limiter
         self._max_connections = max_connections_per_user
+        self._edit_window_ms = None if edit_window_s is None else int(edit_window_s * 1000)
+        self.uploads = uploads
+        self._uploads_swept_at = -UPLOAD_SWEEP_INTERVAL_MS
         self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._send_order = SendOrder(
             send_order_timeout_s,
@@ -128,10 +146,12 @@ class ChatService:
             await self._limiter.take(user_id, kind)
 
     async def aclose(self) -> None:
-        """Release what the service itself holds (the rate limiter's Redis connections); the
-        store and the fan-out are closed by whoever opened them."""
+        """Release what the service itself holds (the rate limiter's Redis connections, the
+        attachments' blob storage); the store and the fan-out are closed by whoever opened them."""
         if self._limiter is not None:
             await self._limiter.aclose()
+        if self.uploads is not None:
+            await self.uploads.blobs.close()
 
     # --- membership ---------------------------------------------------------------------------
     def _remember(self, chat: Chat) -> frozenset[str]:
@@ -254,7 +274,7 @@ class ChatService:
                     chat.id,
                     skip_sids=self.viewers.local_sids(user_id),
                 )
-        return JoinResult(views[0], page.messages, page.has_more)
+        return JoinResult(views[0], page.messages, page.has_more, page.updates)
 
     async def leave_chat(self, user_id: str, chat_id: str, sid: str) -> None:
         await self._require_member(user_id, chat_id)
@@ -283,12 +303,34 @@ class ChatService:
                 skip_sids=self.viewers.local_sids(user_id),
             )
 
+    # --- shaping ------------------------------------------------------------------------------
+    def message_json(self, message: Message, viewer: str | None = None) -> wire.Json:
+        """A message in its wire shape, its attachments with fresh signed URLs; `viewer`: the one
+        user the answer is for (None for events every member gets)."""
+        return wire.message(message, viewer, self._url_for)
+
+    def page_json(self, page: MessagePage, viewer: str) -> wire.Json:
+        return wire.page(page, viewer, self._url_for)
+
+    def chat_json(self, view: ChatView, viewer: str) -> wire.Json:
+        return wire.chat(view, viewer, self._url_for)
+
+    @property
+    def _url_for(self) -> wire.UrlFor | None:
+        return self.uploads.url_for if self.uploads is not None else None
+
     # --- messages -----------------------------------------------------------------------------
     async def send_message(self, user_id: str, request: payloads.SendMessage, sid: str | None) -> AppendResult:
         """Store, then emit to every member's connections on every node. Sends to one chat
         overlap their store work; emits leave this node in seq order (send_order)."""
         await self._limit(user_id, "send")
         members = await self._require_member(user_id, request.chat_id)
+        reply_to = await self._reply_ref(request.chat_id, request.reply_to) if request.reply_to else None
+        attachments: tuple[Attachment, ...] = ()
+        if request.attachment_ids:
+            if self.uploads is None:
+                raise Invalid("attachments are not enabled on this server")
+            attachments = await self.uploads.for_message(user_id, request.chat_id, request.attachment_ids)
         ticket = self._send_order.begin(request.chat_id)
         key = (request.chat_id, user_id, request.client_message_id)
         try:
@@ -298,9 +340,10 @@ class ChatService:
                     user_id,
                     request.content,
                     request.client_message_id,
-                    ulid(),
                     self._clock(),
                     on_seq=ticket.assign,
+                    reply_to=reply_to,
+                    attachments=attachments,
                 )
             except Unavailable:
                 if ticket.seq is not None:
@@ -314,11 +357,92 @@ class ChatService:
                 # a repeat of a send that failed after its seq was handed out may be the first
                 # time that message is seen stored: it was never emitted, so it goes out now
                 await self.fanout.notify_members(
-                    MemberNotice("new_message", wire.message(result.message), tuple(members), sid)
+                    MemberNotice("new_message", self.message_json(result.message), tuple(members), sid)
                 )
         finally:
             ticket.finish()
         return result
+
+    async def _reply_ref(self, chat_id: str, message_id: str) -> ReplyRef:
+        quoted = await self.store.get_message(chat_id, message_id)
+        if quoted is None:
+            raise NotFound("replyTo message not found")
+        if quoted.deleted:
+            raise Invalid("cannot reply to a deleted message")
+        snippet = quoted.content[:SNIPPET_CHARS]
+        if not snippet and quoted.attachments:
+            snippet = quoted.attachments[0].name[:SNIPPET_CHARS]
+        return ReplyRef(quoted.id, quoted.sender_id, snippet)
+
+    async def edit_message(self, user_id: str, request: payloads.EditMessage) -> ChangeResult:
+        window = self._edit_window_ms
+        change = MessageChange(
+            "edit",
+            user_id,
+            content=request.content,
+            created_after_ms=None if window is None else self._clock() - window,
+        )
+        return await self._change(request.chat_id, request.message_id, change)
+
+    async def delete_message(self, user_id: str, request: payloads.MessageRef) -> ChangeResult:
+        result = await self._change(request.chat_id, request.message_id, MessageChange("delete", user_id))
+        gone = result.previous.attachments if result.changed and result.previous is not None else ()
+        if gone and self.uploads is not None:
+            self._spawn(self.uploads.delete_files(gone))
+        return result
+
+    async def react(self, user_id: str, request: payloads.React) -> ChangeResult:
+        change = MessageChange("react" if request.add else "unreact", user_id, emoji=request.emoji)
+        return await self._change(request.chat_id, request.message_id, change)
+
+    async def _change(self, chat_id: str, message_id: str, change: MessageChange) -> ChangeResult:
+        """Apply a change under a new seq of the chat, then tell every member's connections
+        (message_updated), in seq order with the chat's messages sent through this node."""
+        await self._limit(change.user_id, "change")
+        members = await self._require_member(change.user_id, chat_id)
+        tickets = [self._send_order.begin(chat_id)]
+
+        def on_seq(seq: int) -> None:
+            # a change that lost a race takes a newer seq: its place in the order moves with it
+            ticket: Ticket = tickets[-1]
+            if ticket.seq is not None and ticket.seq != seq:
+                ticket.finish()
+                ticket = self._send_order.begin(chat_id)
+                tickets.append(ticket)
+            ticket.assign(seq)
+
+        try:
+            result = await self.store.change_message(chat_id, message_id, change, self._clock(), on_seq=on_seq)
+            if result.changed:
+                on_seq(result.message.change_seq)
+                await tickets[-1].turn()
+                shown: dict[str, object] = {"type": "react" if change.kind == "unreact" else change.kind}
+                shown["userId"] = change.user_id
+                if change.emoji is not None:
+                    shown.update(emoji=change.emoji, add=change.kind == "react")
+                await self.fanout.notify_members(
+                    MemberNotice(
+                        "message_updated",
+                        {
+                            "chatId": chat_id,
+                            "seq": result.message.change_seq,
+                            "message": self.message_json(result.message),
+                            "change": shown,
+                        },
+                        tuple(members),
+                    )
+                )
+        finally:
+            for ticket in tickets:
+                ticket.finish()
+        return result
+
+    async def request_upload(self, user_id: str, request: payloads.RequestUpload) -> UploadOffer:
+        await self._limit(user_id, "upload")
+        await self._require_member(user_id, request.chat_id)
+        if self.uploads is None:
+            raise Invalid("attachments are not enabled on this server")
+        return await self.uploads.offer(user_id, request)
 
     def _remember_unsure_send(self, key: tuple[str, str, str]) -> None:
         """A send failed after its seq was handed out: its write may have landed (an answer lost
@@ -589,6 +713,9 @@ class ChatService:
                     continue  # this node's own timer will settle it
                 if await self.settle_offline(presence.user_id):
                     report.users_offline += 1
+        if self.uploads is not None and now - self._uploads_swept_at >= UPLOAD_SWEEP_INTERVAL_MS and not out_of_time():
+            self._uploads_swept_at = now
+            report.stale_uploads_removed = await self.uploads.remove_stale()
         return report
 
     # --- background tasks ---------------------------------------------------------------------

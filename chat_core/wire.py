@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from .attachments.blobs import UploadSlot
 from .clock import iso_ms
-from .models import ChatView, Message, MessagePage, Presence
+from .models import Attachment, ChatView, Message, MessagePage, Presence, Reaction
 
 Json = dict[str, Any]
+UrlFor = Callable[[Attachment], str]
+"""The signed, expiring URL members fetch an attachment with."""
+
+REACTION_USERS_SHOWN = 20
 
 
-def message(m: Message) -> Json:
+def message(m: Message, viewer: str | None = None, url_for: UrlFor | None = None) -> Json:
+    """A message as the protocol shows it. `viewer`: the one user the answer is for (their
+    reactions carry `mine`); None for an event every member gets alike."""
     return {
         "id": m.id,
         "chatId": m.chat_id,
@@ -19,10 +27,41 @@ def message(m: Message) -> Json:
         "content": m.content,
         "clientMessageId": m.client_message_id,
         "createdAt": iso_ms(m.created_at_ms),
+        "changeSeq": m.change_seq,
+        "editedAt": iso_ms(m.edited_at_ms) if m.edited_at_ms is not None else None,
+        "deleted": m.deleted,
+        "replyTo": (
+            {"id": m.reply_to.id, "senderId": m.reply_to.sender_id, "snippet": m.reply_to.snippet}
+            if m.reply_to is not None
+            else None
+        ),
+        "reactions": [reaction(r, viewer) for r in m.reactions],
+        "attachments": [attachment(a, url_for) for a in m.attachments],
     }
 
 
-def chat(view: ChatView) -> Json:
+def reaction(r: Reaction, viewer: str | None) -> Json:
+    shaped: Json = {"emoji": r.emoji, "count": len(r.user_ids), "userIds": list(r.user_ids[:REACTION_USERS_SHOWN])}
+    if viewer is not None:
+        shaped["mine"] = viewer in r.user_ids
+    return shaped
+
+
+def attachment(a: Attachment, url_for: UrlFor | None) -> Json:
+    shaped: Json = {
+        "id": a.id,
+        "name": a.name,
+        "contentType": a.content_type,
+        "size": a.size,
+        "url": url_for(a) if url_for is not None else None,
+    }
+    if a.width is not None and a.height is not None:
+        shaped["width"] = a.width
+        shaped["height"] = a.height
+    return shaped
+
+
+def chat(view: ChatView, viewer: str | None = None, url_for: UrlFor | None = None) -> Json:
     c = view.chat
     return {
         "id": c.id,
@@ -31,15 +70,19 @@ def chat(view: ChatView) -> Json:
         "members": list(c.members),
         "createdAt": iso_ms(c.created_at_ms),
         "lastSeq": c.last_seq,
-        "lastMessage": message(c.last_message) if c.last_message else None,
+        "lastMessage": message(c.last_message, viewer, url_for) if c.last_message else None,
         "unreadCount": view.unread_count,
         "lastActivityAt": iso_ms(c.last_activity_ms),
         "readSeqs": dict(c.read_seqs),
     }
 
 
-def page(p: MessagePage) -> Json:
-    return {"messages": [message(m) for m in p.messages], "hasMore": p.has_more}
+def page(p: MessagePage, viewer: str | None = None, url_for: UrlFor | None = None) -> Json:
+    return {
+        "messages": [message(m, viewer, url_for) for m in p.messages],
+        "updates": [message(m, viewer, url_for) for m in p.updates],
+        "hasMore": p.has_more,
+    }
 
 
 def presence(p: Presence) -> Json:
@@ -47,4 +90,12 @@ def presence(p: Presence) -> Json:
         "userId": p.user_id,
         "online": p.online,
         "lastSeen": iso_ms(p.last_seen_ms) if p.last_seen_ms is not None else None,
+    }
+
+
+def upload_offer(attachment_id: str, slot: UploadSlot) -> Json:
+    return {
+        "attachmentId": attachment_id,
+        "upload": {"method": slot.method, "url": slot.url, "fields": dict(slot.fields), "headers": dict(slot.headers)},
+        "expiresAt": iso_ms(slot.expires_at_ms),
     }

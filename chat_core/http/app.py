@@ -20,7 +20,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import payloads, wire
+from ..attachments.local_blobs import LocalBlobStore
+from ..attachments.routes import download_response, upload_response
 from ..auth import Identity, TokenVerifier, issue_token
+from ..clock import now_ms
 from ..config import Settings
 from ..errors import (
     HTTP_STATUS,
@@ -91,7 +94,7 @@ class OriginGuard:
                 status_code=204,
                 headers={
                     **cors,
-                    "access-control-allow-methods": "GET, POST, OPTIONS",
+                    "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
                     "access-control-allow-headers": "authorization, content-type",
                     "access-control-max-age": "600",
                 },
@@ -150,22 +153,25 @@ class HttpApi:
         who = await self._identity(request)
         limit = payloads.limit_param(request.query_params.get("limit"), INBOX_DEFAULT, INBOX_MAX)
         cursor = request.query_params.get("cursor") or None
-        page = await (await self._service()).list_chats(who.user_id, limit, cursor)
+        service = await self._service()
+        page = await service.list_chats(who.user_id, limit, cursor)
         return JSONResponse(
-            {"chats": [wire.chat(c) for c in page.chats], "nextCursor": page.next_cursor}
+            {"chats": [service.chat_json(c, who.user_id) for c in page.chats], "nextCursor": page.next_cursor}
         )
 
     async def create_chat(self, request: Request) -> Response:
         who = await self._identity(request)
         parsed = payloads.create_chat(await self._body(request))
-        chat, created = await (await self._service()).create_chat(who.user_id, parsed)
-        return JSONResponse(wire.chat(chat), status_code=201 if created else 200)
+        service = await self._service()
+        chat, created = await service.create_chat(who.user_id, parsed)
+        return JSONResponse(service.chat_json(chat, who.user_id), status_code=201 if created else 200)
 
     async def get_chat(self, request: Request) -> Response:
         who = await self._identity(request)
         chat_id = payloads.chat_id(request.path_params["chat_id"])
-        chat = await (await self._service()).get_chat(who.user_id, chat_id)
-        return JSONResponse(wire.chat(chat))
+        service = await self._service()
+        chat = await service.get_chat(who.user_id, chat_id)
+        return JSONResponse(service.chat_json(chat, who.user_id))
 
     async def get_messages(self, request: Request) -> Response:
         who = await self._identity(request)
@@ -176,15 +182,55 @@ class HttpApi:
             after_seq=payloads.seq_param(query.get("afterSeq"), "afterSeq"),
             limit=payloads.limit_param(query.get("limit")),
         )
-        page = await (await self._service()).get_messages(who.user_id, parsed)
-        return JSONResponse(wire.page(page))
+        service = await self._service()
+        page = await service.get_messages(who.user_id, parsed)
+        return JSONResponse(service.page_json(page, who.user_id))
 
     async def send_message(self, request: Request) -> Response:
         who = await self._identity(request)
         chat_id = payloads.chat_id(request.path_params["chat_id"])
         parsed = payloads.send_message(await self._body(request), chat=chat_id)
-        result = await (await self._service()).send_message(who.user_id, parsed, None)
-        return JSONResponse(wire.message(result.message), status_code=201 if result.created else 200)
+        service = await self._service()
+        result = await service.send_message(who.user_id, parsed, None)
+        shaped = service.message_json(result.message, who.user_id)
+        return JSONResponse(shaped, status_code=201 if result.created else 200)
+
+    async def edit_message(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        message_id = payloads.message_id(request.path_params["message_id"])
+        parsed = payloads.edit_message(await self._body(request), chat=chat_id, message=message_id)
+        service = await self._service()
+        result = await service.edit_message(who.user_id, parsed)
+        return JSONResponse(service.message_json(result.message, who.user_id))
+
+    async def delete_message(self, request: Request) -> Response:
+        who = await self._identity(request)
+        ref = payloads.MessageRef(
+            payloads.chat_id(request.path_params["chat_id"]), payloads.message_id(request.path_params["message_id"])
+        )
+        service = await self._service()
+        result = await service.delete_message(who.user_id, ref)
+        return JSONResponse(service.message_json(result.message, who.user_id))
+
+    async def react(self, request: Request) -> Response:
+        who = await self._identity(request)
+        parsed = payloads.React(
+            payloads.chat_id(request.path_params["chat_id"]),
+            payloads.message_id(request.path_params["message_id"]),
+            payloads.emoji(request.path_params["emoji"]),
+            add=request.method == "PUT",
+        )
+        service = await self._service()
+        result = await service.react(who.user_id, parsed)
+        return JSONResponse(service.message_json(result.message, who.user_id))
+
+    async def request_upload(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        parsed = payloads.request_upload(await self._body(request), chat=chat_id)
+        offer = await (await self._service()).request_upload(who.user_id, parsed)
+        return JSONResponse(wire.upload_offer(offer.attachment.id, offer.slot), status_code=201)
 
     async def mark_read(self, request: Request) -> Response:
         who = await self._identity(request)
@@ -194,6 +240,18 @@ class HttpApi:
         return JSONResponse(
             {"chatId": result.chat_id, "readSeq": result.read_seq, "unreadCount": result.unread_count}
         )
+
+    async def download(self, request: Request) -> Response:
+        uploads = (await self._service()).uploads
+        if uploads is None:
+            raise NotFound("attachments are not enabled on this server")
+        return await download_response(request, uploads.blobs, uploads.signer, now_ms())
+
+    async def upload(self, request: Request) -> Response:
+        uploads = (await self._service()).uploads
+        if uploads is None or not isinstance(uploads.blobs, LocalBlobStore):
+            raise NotFound("no such route")  # on S3 files go to the bucket, not here
+        return await upload_response(request, uploads.blobs, uploads.signer, now_ms())
 
     async def dev_token(self, request: Request) -> Response:
         if not self._settings.dev or self._settings.jwt_secret is None:
@@ -254,6 +312,12 @@ def create_http_app(
         Route("/v1/chats/{chat_id}/messages", api.get_messages, methods=["GET"]),
         Route("/v1/chats/{chat_id}/messages", api.send_message, methods=["POST"]),
         Route("/v1/chats/{chat_id}/read", api.mark_read, methods=["POST"]),
+        Route("/v1/chats/{chat_id}/messages/{message_id}", api.edit_message, methods=["PATCH"]),
+        Route("/v1/chats/{chat_id}/messages/{message_id}", api.delete_message, methods=["DELETE"]),
+        Route("/v1/chats/{chat_id}/messages/{message_id}/reactions/{emoji}", api.react, methods=["PUT", "DELETE"]),
+        Route("/v1/chats/{chat_id}/attachments", api.request_upload, methods=["POST"]),
+        Route("/v1/uploads/{attachment_id}", api.upload, methods=["PUT"]),
+        Route("/v1/attachments/{chat_id}/{attachment_id}", api.download, methods=["GET"]),
         Route("/dev/token", api.dev_token, methods=["POST"]),
     ]
     if (WEB_DIST / "index.html").is_file():

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..payloads import (
+    MAX_ATTACHMENTS,
     MAX_CLIENT_MESSAGE_ID_CHARS,
     MAX_CONTENT_CHARS,
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_EMOJI_CHARS,
+    MAX_FILE_NAME_CHARS,
     MAX_GROUP_MEMBERS,
     MAX_PAGE,
     MAX_TITLE_CHARS,
@@ -51,7 +55,14 @@ def _param(name: str, where: str, schema: dict[str, Any], required: bool = False
 
 
 _CHAT_ID = _param("chatId", "path", {"type": "string"}, required=True)
+_MESSAGE_ID = _param("messageId", "path", {"type": "string"}, required=True)
 _AUTH_ERRORS = (400, 401, 403, 404, 429, 503)
+
+
+def _changes() -> dict[str, Any]:
+    """Errors of a message change: 403 is also an edit or delete by someone other than the sender."""
+    return _errors(*_AUTH_ERRORS, 413)
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -65,8 +76,14 @@ SCHEMAS: dict[str, Any] = {
                     "code": {
                         "type": "string",
                         "enum": [
-                            "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "INVALID",
-                            "TOO_LARGE", "RATE_LIMITED", "UNAVAILABLE", "INTERNAL",
+                            "UNAUTHORIZED",
+                            "FORBIDDEN",
+                            "NOT_FOUND",
+                            "INVALID",
+                            "TOO_LARGE",
+                            "RATE_LIMITED",
+                            "UNAVAILABLE",
+                            "INTERNAL",
                         ],
                     },
                     "message": {"type": "string"},
@@ -85,6 +102,62 @@ SCHEMAS: dict[str, Any] = {
             "content": {"type": "string"},
             "clientMessageId": {"type": "string"},
             "createdAt": _TIME,
+            "changeSeq": {"type": "integer", "minimum": 1, "description": "seq of the latest change"},
+            "editedAt": {"type": ["string", "null"], "format": "date-time"},
+            "deleted": {"type": "boolean"},
+            "replyTo": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["id", "senderId", "snippet"],
+                        "properties": {"id": {"type": "string"}, "senderId": _ID, "snippet": {"type": "string"}},
+                    },
+                    {"type": "null"},
+                ]
+            },
+            "reactions": {"type": "array", "items": _ref("Reaction")},
+            "attachments": {"type": "array", "items": _ref("Attachment")},
+        },
+    },
+    "Reaction": {
+        "type": "object",
+        "required": ["emoji", "count", "userIds"],
+        "properties": {
+            "emoji": {"type": "string"},
+            "count": {"type": "integer", "minimum": 1},
+            "userIds": {"type": "array", "items": _ID, "maxItems": 20},
+            "mine": {"type": "boolean"},
+        },
+    },
+    "Attachment": {
+        "type": "object",
+        "required": ["id", "name", "contentType", "size", "url"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "contentType": {"type": "string"},
+            "size": {"type": "integer", "minimum": 1},
+            "width": {"type": "integer", "minimum": 1},
+            "height": {"type": "integer", "minimum": 1},
+            "url": {"type": ["string", "null"], "description": "signed, expiring; members only"},
+        },
+    },
+    "UploadOffer": {
+        "type": "object",
+        "required": ["attachmentId", "upload", "expiresAt"],
+        "properties": {
+            "attachmentId": {"type": "string"},
+            "upload": {
+                "type": "object",
+                "required": ["method", "url", "fields", "headers"],
+                "properties": {
+                    "method": {"type": "string", "enum": ["PUT", "POST"]},
+                    "url": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+            "expiresAt": _TIME,
         },
     },
     "Chat": {
@@ -106,7 +179,15 @@ SCHEMAS: dict[str, Any] = {
     "MessagePage": {
         "type": "object",
         "required": ["messages", "hasMore"],
-        "properties": {"messages": {"type": "array", "items": _ref("Message")}, "hasMore": {"type": "boolean"}},
+        "properties": {
+            "messages": {"type": "array", "items": _ref("Message")},
+            "updates": {
+                "type": "array",
+                "items": _ref("Message"),
+                "description": "with afterSeq: the current state of older messages changed after it",
+            },
+            "hasMore": {"type": "boolean"},
+        },
     },
 }
 
@@ -221,11 +302,22 @@ def openapi_document(*, dev: bool = False) -> dict[str, Any]:
                             "type": "object",
                             "required": ["content", "clientMessageId"],
                             "properties": {
-                                "content": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
+                                "content": {
+                                    "type": "string",
+                                    "maxLength": MAX_CONTENT_CHARS,
+                                    "description": "1 or more code points, not blank; may be empty with attachments",
+                                },
                                 "clientMessageId": {
                                     "type": "string",
                                     "minLength": 1,
                                     "maxLength": MAX_CLIENT_MESSAGE_ID_CHARS,
+                                },
+                                "replyTo": _ID,
+                                "attachmentIds": {
+                                    "type": "array",
+                                    "items": _ID,
+                                    "minItems": 1,
+                                    "maxItems": MAX_ATTACHMENTS,
                                 },
                             },
                         }
@@ -237,6 +329,94 @@ def openapi_document(*, dev: bool = False) -> dict[str, Any]:
                     **_errors(*_AUTH_ERRORS, 413),
                 },
             },
+        },
+        "/v1/chats/{chatId}/messages/{messageId}": {
+            "patch": {
+                "summary": "Edit a message (its sender only)",
+                "security": secured,
+                "parameters": [_CHAT_ID, _MESSAGE_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["content"],
+                            "properties": {
+                                "content": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS}
+                            },
+                        }
+                    ),
+                },
+                "responses": {"200": {"description": "the message now", **_json(_ref("Message"))}, **_changes()},
+            },
+            "delete": {
+                "summary": "Delete a message (its sender only): a tombstone stays",
+                "security": secured,
+                "parameters": [_CHAT_ID, _MESSAGE_ID],
+                "responses": {"200": {"description": "the tombstone", **_json(_ref("Message"))}, **_changes()},
+            },
+        },
+        "/v1/chats/{chatId}/messages/{messageId}/reactions/{emoji}": {
+            method: {
+                "summary": summary,
+                "security": secured,
+                "parameters": [
+                    _CHAT_ID,
+                    _MESSAGE_ID,
+                    _param("emoji", "path", {"type": "string", "maxLength": MAX_EMOJI_CHARS}, required=True),
+                ],
+                "responses": {"200": {"description": "the message now", **_json(_ref("Message"))}, **_changes()},
+            }
+            for method, summary in (("put", "Add the caller's reaction"), ("delete", "Remove the caller's reaction"))
+        },
+        "/v1/chats/{chatId}/attachments": {
+            "post": {
+                "summary": "An upload slot for a file to attach to a message",
+                "security": secured,
+                "parameters": [_CHAT_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["fileName", "contentType", "size"],
+                            "properties": {
+                                "fileName": {"type": "string", "minLength": 1, "maxLength": MAX_FILE_NAME_CHARS},
+                                "contentType": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_TYPE_CHARS},
+                                "size": {"type": "integer", "minimum": 1},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {"description": "the upload slot", **_json(_ref("UploadOffer"))},
+                    **_errors(*_AUTH_ERRORS, 413),
+                },
+            }
+        },
+        "/v1/uploads/{attachmentId}": {
+            "put": {
+                "summary": "Embedded mode: the file's bytes, to the signed URL of its upload slot",
+                "security": [],
+                "parameters": [_param("attachmentId", "path", {"type": "string"}, required=True)],
+                "requestBody": {
+                    "required": True,
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {"204": {"description": "stored"}, **_errors(400, 403, 404, 413)},
+            }
+        },
+        "/v1/attachments/{chatId}/{attachmentId}": {
+            "get": {
+                "summary": "A file, through the signed URL a message carries",
+                "security": [],
+                "parameters": [_CHAT_ID, _param("attachmentId", "path", {"type": "string"}, required=True)],
+                "responses": {
+                    "200": {"description": "the file (embedded mode)"},
+                    "302": {"description": "to a short-lived storage URL (S3)"},
+                    **_errors(400, 403, 404),
+                },
+            }
         },
         "/v1/chats/{chatId}/read": {
             "post": {
@@ -287,7 +467,7 @@ def openapi_document(*, dev: bool = False) -> dict[str, Any]:
         }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Chat HTTP API", "version": "1.0.0"},
+        "info": {"title": "Chat HTTP API", "version": "1.1.0"},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},

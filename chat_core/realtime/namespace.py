@@ -47,6 +47,10 @@ class ChatNamespace(Namespace):
             "get_active_users": self._get_active_users,
             "get_chat_info": self._get_chat_info,
             "get_messages": self._get_messages,
+            "edit_message": self._edit_message,
+            "delete_message": self._delete_message,
+            "react": self._react,
+            "request_upload": self._request_upload,
             "typing": self._typing,
             "ping": self._ping,
             "auth_refresh": self._auth_refresh,
@@ -138,10 +142,12 @@ class ChatNamespace(Namespace):
             socket.emit("chat_error", {"event": event[:64], "code": error.code, "message": error.message})
 
     async def _join_chat(self, socket: Socket, who: Identity, data: object) -> Result:
-        result = await self._service.join_chat(who.user_id, payloads.join_chat(data), socket.sid)
+        service = self._service
+        result = await service.join_chat(who.user_id, payloads.join_chat(data), socket.sid)
         return {
-            "chat": wire.chat(result.view),
-            "messages": [wire.message(m) for m in result.messages],
+            "chat": service.chat_json(result.view, who.user_id),
+            "messages": [service.message_json(m, who.user_id) for m in result.messages],
+            "updates": [service.message_json(m, who.user_id) for m in result.updates],
             "hasMore": result.has_more,
         }, None
 
@@ -152,7 +158,7 @@ class ChatNamespace(Namespace):
     async def _send_message(self, socket: Socket, who: Identity, data: object) -> Result:
         request = payloads.send_message(data, assign_missing_id=lambda: "server-" + ulid())
         result = await self._service.send_message(who.user_id, request, socket.sid)
-        message = wire.message(result.message)
+        message = self._service.message_json(result.message, who.user_id)
         socket.emit("message_sent", {"clientMessageId": request.client_message_id, "message": message})
         if result.created:
             self._metrics.messages_in.inc()
@@ -172,11 +178,27 @@ class ChatNamespace(Namespace):
 
     async def _get_chat_info(self, socket: Socket, who: Identity, data: object) -> Result:
         chat = await self._service.get_chat(who.user_id, payloads.chat_ref(data))
-        return {"chat": wire.chat(chat)}, "chat_info"
+        return {"chat": self._service.chat_json(chat, who.user_id)}, "chat_info"
 
     async def _get_messages(self, socket: Socket, who: Identity, data: object) -> Result:
         page = await self._service.get_messages(who.user_id, payloads.get_messages(data))
-        return wire.page(page), None
+        return self._service.page_json(page, who.user_id), None
+
+    async def _edit_message(self, socket: Socket, who: Identity, data: object) -> Result:
+        result = await self._service.edit_message(who.user_id, payloads.edit_message(data))
+        return {"message": self._service.message_json(result.message, who.user_id)}, None
+
+    async def _delete_message(self, socket: Socket, who: Identity, data: object) -> Result:
+        result = await self._service.delete_message(who.user_id, payloads.message_ref(data))
+        return {"message": self._service.message_json(result.message, who.user_id)}, None
+
+    async def _react(self, socket: Socket, who: Identity, data: object) -> Result:
+        result = await self._service.react(who.user_id, payloads.react(data))
+        return {"message": self._service.message_json(result.message, who.user_id)}, None
+
+    async def _request_upload(self, socket: Socket, who: Identity, data: object) -> Result:
+        offer = await self._service.request_upload(who.user_id, payloads.request_upload(data))
+        return wire.upload_offer(offer.attachment.id, offer.slot), None
 
     async def _typing(self, socket: Socket, who: Identity, data: object) -> Result:
         await self._service.set_typing(who.user_id, payloads.typing(data))

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..assembly import build_service, open_store
+from ..assembly import build_service, open_store, open_uploads
 from ..auth import TokenVerifier
 from ..config import Settings
 from ..engine import EngineOptions, Server
@@ -31,6 +31,7 @@ from ..metrics import NodeMetrics
 from ..models import ConnectionRef
 from ..ports import Store
 from ..service import ChatService
+from ..uploads import Uploads
 from .emf import connections_record, write_record
 from .fanout import EngineFanout
 from .namespace import ChatNamespace
@@ -88,14 +89,14 @@ def engine_options(settings: Settings) -> EngineOptions:
 
 
 class ChatNode:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, uploads: Uploads | None = None) -> None:
         self.settings = settings
         self.store = store
         self.metrics = NodeMetrics()
         self.engine = Server(engine_options(settings))
         verifier = TokenVerifier.from_settings(settings)
         self.service = build_service(
-            settings, store, EngineFanout(self.engine), node_id=settings.node_id, metrics=self.metrics
+            settings, store, EngineFanout(self.engine), node_id=settings.node_id, metrics=self.metrics, uploads=uploads
         )
         self.namespace = ChatNamespace(self.service, verifier, self.metrics)
         self.engine.register(self.namespace)
@@ -114,7 +115,13 @@ class ChatNode:
 
     @classmethod
     async def open(cls, settings: Settings) -> ChatNode:
-        return cls(settings, await open_store(settings))
+        store = await open_store(settings)
+        try:
+            uploads = await open_uploads(settings, store)
+        except BaseException:
+            await store.close()
+            raise
+        return cls(settings, store, uploads)
 
     async def serve(self) -> None:
         settings = self.settings

@@ -24,20 +24,46 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import ids
 from ..errors import NotFound, Unavailable
+from ..message_changes import apply_change
 from ..models import (
     AppendResult,
+    Attachment,
+    ChangeResult,
     Chat,
     ChatPage,
     ConnectionRef,
     HistoricMessage,
     Message,
+    MessageChange,
     MessagePage,
     Presence,
+    ReplyRef,
     UnreadEntry,
 )
+from ..ports import UPDATES_MAX
 from .cursor import decode_inbox_cursor, encode_inbox_cursor
-from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, LSI1, LSI1_SK, TTL_ATTRIBUTE
+from .dynamodb_items import (
+    SEQ_DIGITS,
+    Item,
+    attachment_from,
+    attachment_item,
+    attachment_sk,
+    change_key,
+    change_update,
+    chat_pk,
+    message_from,
+    message_item,
+    message_sk,
+    seq_key,
+)
+from .dynamodb_items import integer as _int
+from .dynamodb_items import key as _key
+from .dynamodb_items import n as _n
+from .dynamodb_items import s as _s
+from .dynamodb_items import text as _str
+from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, LSI1, LSI1_SK, LSI2, LSI2_SK, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from botocore.config import _RetryDict
@@ -45,16 +71,18 @@ if TYPE_CHECKING:
 
     from ..ports import Store
 
-Item = dict[str, Any]
-"""A DynamoDB item in the low-level wire format ({"S": ...}, {"N": ...})."""
-
 META: Final = "META"
 PRESENCE: Final = "PRESENCE"
 NODES_PK: Final = "NODES"
 IDLE_PK: Final = "IDLE"
-SEQ_DIGITS: Final = 16
 UNREAD_QUERIES: Final = 16
 """Concurrent Queries of one unread_entries call (one per chat with messages above the mark)."""
+MAX_KEY_SEQ: Final = 10**SEQ_DIGITS - 1
+CHANGE_ATTEMPTS: Final = 8
+"""Seqs one message change takes at most while newer changes of the message keep landing first."""
+MISSING_WINDOW: Final = 1024
+"""An unread count treats a seq without a message as possibly a message still being written only
+within this many seqs below the chat's last one (older ones are gaps or changes)."""
 CONNECTION_TTL_S: Final = 7 * 24 * 3600
 """Garbage collection of connection records nobody reaped; presence never waits for it."""
 
@@ -71,10 +99,6 @@ TRANSIENT_REASONS: Final = frozenset(
 )
 
 
-def chat_pk(chat_id: str) -> str:
-    return f"CHAT#{chat_id}"
-
-
 def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
 
@@ -83,77 +107,11 @@ def member_sk(user_id: str) -> str:
     return f"MEMBER#{user_id}"
 
 
-def seq_key(seq: int) -> str:
-    """A message's lsi1 sort key: seq order is string order."""
-    return f"MSG#{seq:0{SEQ_DIGITS}d}"
-
-
-def cmid_sk(sender_id: str, client_message_id: str) -> str:
-    """A message's sort key, its idempotency key. User ids never contain '#', so the
-    sender/clientMessageId split is unambiguous."""
-    return f"CMID#{sender_id}#{client_message_id}"
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _key(pk: str, sk: str) -> Item:
-    return {"pk": _s(pk), "sk": _s(sk)}
-
-
-def _int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
-    value = item.get(name)
-    return int(value["N"]) if value is not None else default
-
-
-def _str(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return str(value["S"]) if value is not None and "S" in value else None
-
-
 class _Cancelled(Exception):
     """A transaction that DynamoDB refused for good (a condition failed)."""
 
     def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
         super().__init__([r.get("Code") for r in reasons])
-
-
-def _message_item(message: Message) -> Item:
-    """The one item of a message: keyed by its idempotency key, in lsi1 by its seq."""
-    return {
-        **_key(chat_pk(message.chat_id), cmid_sk(message.sender_id, message.client_message_id)),
-        LSI1_SK: _s(seq_key(message.seq)),
-        **_message_map(message),
-    }
-
-
-def _message_map(message: Message) -> Item:
-    return {
-        "id": _s(message.id),
-        "chatId": _s(message.chat_id),
-        "seq": _n(message.seq),
-        "senderId": _s(message.sender_id),
-        "content": _s(message.content),
-        "clientMessageId": _s(message.client_message_id),
-        "createdAt": _n(message.created_at_ms),
-    }
-
-
-def _message_from(item: Mapping[str, Any]) -> Message:
-    return Message(
-        id=item["id"]["S"],
-        chat_id=item["chatId"]["S"],
-        seq=_int(item, "seq"),
-        sender_id=item["senderId"]["S"],
-        content=item["content"]["S"],
-        client_message_id=item["clientMessageId"]["S"],
-        created_at_ms=_int(item, "createdAt"),
-    )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -426,7 +384,7 @@ class DynamoStore:
             ConsistentRead=True,
         )
         items = answer.get("Items", [])
-        return _message_from(items[0]) if items else None
+        return message_from(items[0]) if items else None
 
     @staticmethod
     def _chat_from(meta: Item, member_items: Sequence[Item], last: Message | None) -> Chat:
@@ -493,39 +451,106 @@ class DynamoStore:
         sender_id: str,
         content: str,
         client_message_id: str,
-        message_id: str,
         now_ms: int,
         on_seq: Callable[[int], None] | None = None,
+        *,
+        reply_to: ReplyRef | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
-        # 1. hand out the seq: the only write to an item other than the message (1 unit)
-        answer = await self._update_if(
-            Key=_key(chat_pk(chat_id), META),
-            UpdateExpression="SET lastSeq = lastSeq + :one, lastActivity = :now",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":one": _n(1), ":now": _n(now_ms)},
-            ReturnValues="UPDATED_NEW",
-        )
-        if answer is None:
-            raise NotFound("chat not found")
-        seq = _int(answer["Attributes"], "lastSeq")
+        seq = await self._next_seq(chat_id, now_ms)
         if on_seq is not None:
             on_seq(seq)
-        # 2. store the message under its idempotency key, unless that key holds one already.
-        # Nothing is half-written: until this put the seq is a gap; after it, the message is
-        # complete. Throttling or an error here leaves the seq a gap; the client's retry (same
-        # clientMessageId) stores the message under a new seq or finds the stored one.
-        message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
+        # 2. store the message under its id (derived from its idempotency key), unless that key
+        # holds one already. Nothing is half-written: until this put the seq is a gap; after
+        # it, the message is complete. Throttling or an error here leaves the seq a gap; the
+        # client's retry (same clientMessageId) stores the message under a new seq or finds the
+        # stored one.
+        message = Message(
+            ids.message_id(chat_id, sender_id, client_message_id),
+            chat_id,
+            seq,
+            sender_id,
+            content,
+            client_message_id,
+            now_ms,
+            reply_to=reply_to,
+            attachments=attachments,
+        )
         first = await self._put_message_once(message)
         # the same seq: this put (or an earlier attempt of it whose answer was lost) stored it
         return AppendResult(first, created=first.seq == seq)
 
+    async def _next_seq(self, chat_id: str, now_ms: int | None) -> int:
+        """1. hand out the chat's next seq: one UpdateItem of META (1 unit). A message also moves
+        the chat's last activity (now_ms); a change does not (None)."""
+        activity = ", lastActivity = :now" if now_ms is not None else ""
+        values = {":one": _n(1), **({":now": _n(now_ms)} if now_ms is not None else {})}
+        answer = await self._update_if(
+            Key=_key(chat_pk(chat_id), META),
+            UpdateExpression="SET lastSeq = lastSeq + :one" + activity,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+        )
+        if answer is None:
+            raise NotFound("chat not found")
+        return _int(answer["Attributes"], "lastSeq")
+
+    async def get_message(self, chat_id: str, message_id: str) -> Message | None:
+        item = await self._get(chat_pk(chat_id), message_sk(message_id))
+        return message_from(item) if item is not None else None
+
+    async def change_message(
+        self,
+        chat_id: str,
+        message_id: str,
+        change: MessageChange,
+        now_ms: int,
+        on_seq: Callable[[int], None] | None = None,
+    ) -> ChangeResult:
+        # the seq first (as for a message), then one conditional UpdateItem of the message whose
+        # conditions are apply_change's rules; when one fails, the message as it was (ALL_OLD)
+        # says which: a rule (raised), nothing to change, or a newer change applied first (take
+        # a newer seq: a message's changeSeq only rises)
+        for _ in range(CHANGE_ATTEMPTS):
+            seq = await self._next_seq(chat_id, None)
+            if on_seq is not None:
+                on_seq(seq)
+            update = change_update(change, seq, now_ms)
+            try:
+                answer = await self._call(
+                    "update_item",
+                    Key=_key(chat_pk(chat_id), message_sk(message_id)),
+                    **update,
+                    ReturnValues="ALL_OLD",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+                if not old:
+                    raise NotFound("message not found") from None
+                current = message_from(old)
+                if apply_change(current, change, seq, now_ms) is None:
+                    return ChangeResult(current, changed=False)
+                if current.change_seq < seq:  # no rule refused it, yet a condition failed
+                    raise Unavailable("message change refused; retry") from None
+                continue
+            before = message_from(answer["Attributes"])
+            # the update was atomic: the message now is exactly `before` with this change
+            after = apply_change(before, change, seq, now_ms)
+            assert after is not None
+            return ChangeResult(after, changed=True, previous=before)
+        raise Unavailable("message kept changing; retry")
+
     async def _put_message_once(self, message: Message) -> Message:
-        """Put the message unless its idempotency key holds one already; the message the key
-        holds afterwards (this one, or the first stored under it)."""
+        """Put the message unless its key (its id: its idempotency key) holds one already; the
+        message the key holds afterwards (this one, or the first stored under it)."""
         try:
             await self._call(
                 "put_item",
-                Item=_message_item(message),
+                Item=message_item(message),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -535,17 +560,17 @@ class DynamoStore:
             old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
             if not old:  # DynamoDB returns the item that failed the condition; never empty
                 raise Unavailable("message put refused without the stored message; retry") from None
-            return _message_from(old)
+            return message_from(old)
         return message
 
     async def import_messages(self, chat_id: str, messages: Sequence[HistoricMessage]) -> tuple[AppendResult, ...]:
         if not messages:
             return ()
         pk = chat_pk(chat_id)
-        keys = [cmid_sk(m.sender_id, m.client_message_id) for m in messages]
+        keys = [message_sk(ids.message_id(chat_id, m.sender_id, m.client_message_id)) for m in messages]
         # 1. which are stored already (strongly consistent reads, no unit written): they take no seq
         found = await self._batch_get([(pk, sk) for sk in keys])
-        stored = {sk: _message_from(item) for (_, sk), item in found.items()}
+        stored = {sk: message_from(item) for (_, sk), item in found.items()}
         first_of_key: dict[str, HistoricMessage] = {}
         for sk, m in zip(keys, messages, strict=True):
             if sk not in stored:
@@ -587,23 +612,61 @@ class DynamoStore:
         self, chat_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
     ) -> MessagePage:
         low = (after_seq + 1) if after_seq is not None else 1
-        high = (before_seq - 1) if before_seq is not None else 10**SEQ_DIGITS - 1
+        high = (before_seq - 1) if before_seq is not None else MAX_KEY_SEQ
         low = max(low, 0)
         if limit <= 0 or high < low or high < 0:
             return MessagePage(messages=(), has_more=False)
         forward = after_seq is not None
+        items, has_more = await self._index_range(chat_id, LSI1, seq_key(low), seq_key(high), limit, forward=forward)
+        messages = [message_from(i) for i in items]
+        if not forward:
+            messages.reverse()
+            return MessagePage(messages=tuple(messages), has_more=has_more)
+        assert after_seq is not None
+        # the updates: messages at or below after_seq changed after it, cut where messages were
+        upper = messages[-1].seq if has_more else high
+        updates: list[Message] = []
+        start: Item | None = None
+        while len(updates) <= UPDATES_MAX:
+            page, more = await self._index_range(
+                chat_id, LSI2, change_key(low), change_key(upper), UPDATES_MAX + 1 - len(updates), start=start
+            )
+            # changed messages above after_seq are in `messages` already, in their current state
+            updates += [m for m in map(message_from, page) if m.seq <= after_seq]
+            if not more or not page:
+                break
+            start = {k: page[-1][k] for k in ("pk", "sk", LSI2_SK)}
+        if len(updates) > UPDATES_MAX:
+            del updates[UPDATES_MAX:]
+            cut = updates[-1].change_seq
+            messages = [m for m in messages if m.seq <= cut]
+            has_more = True
+        return MessagePage(messages=tuple(messages), has_more=has_more, updates=tuple(updates))
+
+    async def _index_range(
+        self,
+        chat_id: str,
+        index: str,
+        low: str,
+        high: str,
+        limit: int,
+        *,
+        forward: bool = True,
+        start: Item | None = None,
+    ) -> tuple[list[Item], bool]:
+        """Up to `limit` items of the chat whose `index` sort key is in [low, high], strongly
+        consistent, and whether more follow."""
+        sort_key = LSI1_SK if index == LSI1 else LSI2_SK
         kwargs: dict[str, Any] = {
-            "IndexName": LSI1,
-            "KeyConditionExpression": "pk = :pk AND #seq BETWEEN :lo AND :hi",
-            "ExpressionAttributeNames": {"#seq": LSI1_SK},
-            "ExpressionAttributeValues": {
-                ":pk": _s(chat_pk(chat_id)),
-                ":lo": _s(seq_key(low)),
-                ":hi": _s(seq_key(high)),
-            },
+            "IndexName": index,
+            "KeyConditionExpression": "pk = :pk AND #k BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#k": sort_key},
+            "ExpressionAttributeValues": {":pk": _s(chat_pk(chat_id)), ":lo": _s(low), ":hi": _s(high)},
             "ConsistentRead": True,
             "ScanIndexForward": forward,
         }
+        if start is not None:
+            kwargs["ExclusiveStartKey"] = start
         items: list[Item] = []
         while len(items) <= limit:
             kwargs["Limit"] = limit + 1 - len(items)
@@ -612,11 +675,19 @@ class DynamoStore:
             if not answer.get("LastEvaluatedKey"):
                 break
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        has_more = len(items) > limit
-        messages = [_message_from(i) for i in items[:limit]]
-        if not forward:
-            messages.reverse()
-        return MessagePage(messages=tuple(messages), has_more=has_more)
+        return items[:limit], len(items) > limit
+
+    # --- attachments -------------------------------------------------------------------------
+    async def put_attachment(self, attachment: Attachment) -> None:
+        await self._call("put_item", Item=attachment_item(attachment))
+
+    async def get_attachments(self, chat_id: str, attachment_ids: Sequence[str]) -> dict[str, Attachment]:
+        found = await self._batch_get([(chat_pk(chat_id), attachment_sk(a)) for a in attachment_ids])
+        records = (attachment_from(item) for item in found.values())
+        return {a.id: a for a in records}
+
+    async def forget_stale_attachments(self, created_before_ms: int) -> int:
+        return 0  # the records' TTL removes them
 
     async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
         try:
@@ -674,11 +745,13 @@ class DynamoStore:
                 )
             count = 0
             missing: set[int] = set()
-            expected = read_seq + 1
+            # a seq without a message may be one still being written only near the top; below
+            # that it is a gap or a change (edit, delete, reaction), which never becomes one
+            expected = max(read_seq, last_seq - MISSING_WINDOW) + 1
             for item in items:  # in seq order
                 seq = _int(item, "seq")
                 missing.update(range(expected, seq))
-                expected = seq + 1
+                expected = max(expected, seq + 1)
                 if item["senderId"]["S"] != user_id:
                     count += 1
             missing.update(range(expected, last_seq + 1))

@@ -20,6 +20,8 @@ GSI1_PK: Final = "gsi1pk"
 GSI1_SK: Final = "gsi1sk"
 LSI1: Final = "lsi1"
 LSI1_SK: Final = "lsi1sk"
+LSI2: Final = "lsi2"
+LSI2_SK: Final = "lsi2sk"
 TTL_ATTRIBUTE: Final = "expiresAt"
 BILLING_MODE: Final = "PAY_PER_REQUEST"
 _NOT_SUPPORTED: Final = {"UnknownOperationException", "NotImplementedException", "ValidationException"}
@@ -30,6 +32,7 @@ ATTRIBUTE_DEFINITIONS: Final[list[dict[str, str]]] = [
     {"AttributeName": GSI1_PK, "AttributeType": "S"},
     {"AttributeName": GSI1_SK, "AttributeType": "S"},
     {"AttributeName": LSI1_SK, "AttributeType": "S"},
+    {"AttributeName": LSI2_SK, "AttributeType": "S"},
 ]
 
 KEY_SCHEMA: Final[list[dict[str, str]]] = [
@@ -55,12 +58,17 @@ GLOBAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
 ]
 
 
-# One sparse local index: only message items carry lsi1sk (`MSG#<seq, 16 digits>`), so a chat's
-# partition read through it is its messages in seq order (history, the last message, unread
-# counting). A message's own sort key is its idempotency key (CMID#<sender>#<clientMessageId>),
-# which is what lets one conditional PutItem both store a message and refuse a repeat.
-# ALL: history reads need every attribute, and an LSI (unlike a GSI) can be read strongly
-# consistent. A local index exists only if the table was created with it (docs/dynamodb.md).
+# Two sparse local indexes over a chat's message items. A message's own sort key is MSG#<id>, its
+# id derived from its idempotency key (ids.message_id), which is what lets one conditional
+# PutItem both store a message and refuse a repeat, and an edit find it by id.
+#   lsi1  lsi1sk = MSG#<seq, 16 digits>          every message, in seq order (history, the last
+#                                                message, unread counting)
+#   lsi2  lsi2sk = CHG#<change seq, 16 digits>   messages that changed (edit, delete, reaction),
+#                                                in the order of their latest change: recovery
+#                                                reads "changed after seq N" from here
+# ALL: reads need every attribute, and an LSI (unlike a GSI) can be read strongly consistent,
+# which recovery needs. A local index exists only if the table was created with it
+# (docs/dynamodb.md).
 LOCAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
     {
         "IndexName": LSI1,
@@ -69,7 +77,15 @@ LOCAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [
             {"AttributeName": LSI1_SK, "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
-    }
+    },
+    {
+        "IndexName": LSI2,
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": LSI2_SK, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
 ]
 
 

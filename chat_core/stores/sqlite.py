@@ -6,25 +6,34 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+from .. import ids
 from ..errors import NotFound
+from ..message_changes import apply_change
 from ..models import (
     AppendResult,
+    Attachment,
+    ChangeResult,
     Chat,
     ChatPage,
     ConnectionRef,
     HistoricMessage,
     Message,
+    MessageChange,
     MessagePage,
     Presence,
+    ReplyRef,
     UnreadEntry,
 )
-from ..ports import Store
+from ..ports import UPDATES_MAX, Store
+from . import message_json
 from .cursor import decode_inbox_cursor, encode_inbox_cursor
 from .sqlite_schema import migrate
 from .sqlite_worker import SqliteWorker
 
-_MESSAGE_COLUMNS = "id, chat_id, seq, sender_id, content, client_message_id, created_at"
+_BASE_COLUMNS = "id, chat_id, seq, sender_id, content, client_message_id, created_at"
+_MESSAGE_COLUMNS = _BASE_COLUMNS + ", change_seq, edited_at, deleted, reply_to, attachments, reactions"
 
 
 def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
@@ -42,15 +51,53 @@ def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
     return conn
 
 
-def _message(row: Sequence[object]) -> Message:
+def _message(row: Sequence[Any]) -> Message:
     return Message(
         id=str(row[0]),
         chat_id=str(row[1]),
-        seq=int(row[2]),  # type: ignore[call-overload]
+        seq=int(row[2]),
         sender_id=str(row[3]),
         content=str(row[4]),
         client_message_id=str(row[5]),
-        created_at_ms=int(row[6]),  # type: ignore[call-overload]
+        created_at_ms=int(row[6]),
+        change_seq=int(row[7] or 0),
+        edited_at_ms=None if row[8] is None else int(row[8]),
+        deleted=bool(row[9]),
+        reply_to=message_json.reply_from(row[10]),
+        attachments=message_json.attachments_from(row[11]),
+        reactions=message_json.reactions_from(row[12]),
+    )
+
+
+def _insert_messages(conn: sqlite3.Connection, messages: Iterable[Message]) -> None:
+    conn.executemany(
+        f"INSERT INTO messages ({_BASE_COLUMNS}, reply_to, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                m.id,
+                m.chat_id,
+                m.seq,
+                m.sender_id,
+                m.content,
+                m.client_message_id,
+                m.created_at_ms,
+                message_json.reply_text(m.reply_to),
+                message_json.attachments_text(m.attachments),
+            )
+            for m in messages
+        ],
+    )
+
+
+def _attachment(row: Sequence[Any]) -> Attachment:
+    return Attachment(
+        id=row[1],
+        chat_id=row[0],
+        uploader_id=row[2],
+        name=row[3],
+        content_type=row[4],
+        size=int(row[5]),
+        created_at_ms=int(row[6]),
     )
 
 
@@ -76,11 +123,40 @@ def _load_chat(conn: sqlite3.Connection, chat_id: str) -> Chat | None:
         title=row[2],
         members=tuple(user_id for user_id, _ in members),
         created_at_ms=row[3],
-        last_seq=row[4],
+        # the seq of the last message (the chat's counter also counts changes)
+        last_seq=last_message.seq if last_message is not None else 0,
         last_activity_ms=row[5],
         last_message=last_message,
         read_seqs={user_id: read_seq for user_id, read_seq in members},
     )
+
+
+def _page_after(
+    conn: sqlite3.Connection, chat_id: str, after_seq: int, before_seq: int | None, limit: int
+) -> MessagePage:
+    """Messages after after_seq and the updates of older ones, cut at one seq (Store.list_messages)."""
+    sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND seq > ?"
+    params: list[object] = [chat_id, after_seq]
+    if before_seq is not None:
+        sql += " AND seq < ?"
+        params.append(before_seq)
+    rows = conn.execute(sql + " ORDER BY seq ASC LIMIT ?", [*params, limit + 1]).fetchall()
+    messages = [_message(r) for r in rows[:limit]]
+    has_more = len(rows) > limit
+    upper = messages[-1].seq if has_more else (None if before_seq is None else before_seq - 1)
+    sql = (
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+        " WHERE chat_id = ? AND change_seq > ? AND seq <= ? AND change_seq <= ? ORDER BY change_seq LIMIT ?"
+    )
+    changed = conn.execute(
+        sql, (chat_id, after_seq, after_seq, 2**63 - 1 if upper is None else upper, UPDATES_MAX + 1)
+    ).fetchall()
+    updates = [_message(r) for r in changed[:UPDATES_MAX]]
+    if len(changed) > UPDATES_MAX:
+        cut = updates[-1].change_seq
+        messages = [m for m in messages if m.seq <= cut]
+        has_more = True
+    return MessagePage(tuple(messages), has_more, tuple(updates))
 
 
 class SqliteStore:
@@ -165,10 +241,14 @@ class SqliteStore:
         sender_id: str,
         content: str,
         client_message_id: str,
-        message_id: str,
         now_ms: int,
         on_seq: Callable[[int], None] | None = None,
+        *,
+        reply_to: ReplyRef | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
+        message_id = ids.message_id(chat_id, sender_id, client_message_id)
+
         # the seq is handed out and stored in one transaction: on_seq has nothing to announce early
         def job(conn: sqlite3.Connection) -> AppendResult:
             existing = conn.execute(
@@ -185,12 +265,68 @@ class SqliteStore:
             if row is None:
                 raise NotFound("chat not found")
             seq = int(row[0])
-            conn.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (message_id, chat_id, seq, sender_id, content, client_message_id, now_ms),
+            message = Message(
+                message_id,
+                chat_id,
+                seq,
+                sender_id,
+                content,
+                client_message_id,
+                now_ms,
+                reply_to=reply_to,
+                attachments=attachments,
             )
-            message = Message(message_id, chat_id, seq, sender_id, content, client_message_id, now_ms)
+            _insert_messages(conn, [message])
             return AppendResult(message=message, created=True)
+
+        return await self._worker.call(job)
+
+    async def get_message(self, chat_id: str, message_id: str) -> Message | None:
+        def job(conn: sqlite3.Connection) -> Message | None:
+            row = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND id = ?", (chat_id, message_id)
+            ).fetchone()
+            return None if row is None else _message(row)
+
+        return await self._reader.call(job)
+
+    async def change_message(
+        self,
+        chat_id: str,
+        message_id: str,
+        change: MessageChange,
+        now_ms: int,
+        on_seq: Callable[[int], None] | None = None,
+    ) -> ChangeResult:
+        # read, decide and write in one transaction of the one writer: nothing can come between
+        def job(conn: sqlite3.Connection) -> ChangeResult:
+            row = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND id = ?", (chat_id, message_id)
+            ).fetchone()
+            if row is None:
+                raise NotFound("message not found")
+            before = _message(row)
+            (last_seq,) = conn.execute("SELECT last_seq FROM chats WHERE id = ?", (chat_id,)).fetchone()
+            after = apply_change(before, change, int(last_seq) + 1, now_ms)
+            if after is None:
+                return ChangeResult(before, changed=False)
+            conn.execute("UPDATE chats SET last_seq = ? WHERE id = ?", (after.change_seq, chat_id))
+            conn.execute(
+                "UPDATE messages SET content = ?, change_seq = ?, edited_at = ?, deleted = ?, reply_to = ?,"
+                " attachments = ?, reactions = ? WHERE chat_id = ? AND id = ?",
+                (
+                    after.content,
+                    after.change_seq,
+                    after.edited_at_ms,
+                    int(after.deleted),
+                    message_json.reply_text(after.reply_to),
+                    message_json.attachments_text(after.attachments),
+                    message_json.reactions_text(after.reactions),
+                    chat_id,
+                    message_id,
+                ),
+            )
+            return ChangeResult(after, changed=True, previous=before)
 
         return await self._worker.call(job)
 
@@ -225,13 +361,7 @@ class SqliteStore:
                     known = stored[key] = _message(existing)
                 results.append(AppendResult(known, created=False))
             if new:
-                conn.executemany(
-                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (n.id, n.chat_id, n.seq, n.sender_id, n.content, n.client_message_id, n.created_at_ms)
-                        for n in new
-                    ],
-                )
+                _insert_messages(conn, new)
                 conn.execute(
                     "UPDATE chats SET last_seq = ?, last_activity = MAX(last_activity, ?) WHERE id = ?",
                     (seq, max(n.created_at_ms for n in new), chat_id),
@@ -245,15 +375,9 @@ class SqliteStore:
     ) -> MessagePage:
         def job(conn: sqlite3.Connection) -> MessagePage:
             if after_seq is not None:
-                sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND seq > ?"
-                params: list[object] = [chat_id, after_seq]
-                if before_seq is not None:
-                    sql += " AND seq < ?"
-                    params.append(before_seq)
-                rows = conn.execute(sql + " ORDER BY seq ASC LIMIT ?", [*params, limit + 1]).fetchall()
-                return MessagePage(tuple(_message(r) for r in rows[:limit]), len(rows) > limit)
+                return _page_after(conn, chat_id, after_seq, before_seq, limit)
             sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?"
-            params = [chat_id]
+            params: list[object] = [chat_id]
             if before_seq is not None:
                 sql += " AND seq < ?"
                 params.append(before_seq)
@@ -262,6 +386,41 @@ class SqliteStore:
             return MessagePage(tuple(_message(r) for r in reversed(newest_first)), len(rows) > limit)
 
         return await self._reader.call(job)
+
+    # --- attachments -------------------------------------------------------------------------
+    async def put_attachment(self, attachment: Attachment) -> None:
+        a = attachment
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO attachments (chat_id, id, uploader_id, name, content_type, size, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (a.chat_id, a.id, a.uploader_id, a.name, a.content_type, a.size, a.created_at_ms),
+            )
+
+        await self._worker.call(job)
+
+    async def get_attachments(self, chat_id: str, attachment_ids: Sequence[str]) -> dict[str, Attachment]:
+        wanted = list(dict.fromkeys(attachment_ids))
+
+        def job(conn: sqlite3.Connection) -> dict[str, Attachment]:
+            if not wanted:
+                return {}
+            marks = ",".join("?" * len(wanted))
+            rows = conn.execute(
+                "SELECT chat_id, id, uploader_id, name, content_type, size, created_at FROM attachments"
+                f" WHERE chat_id = ? AND id IN ({marks})",
+                (chat_id, *wanted),
+            ).fetchall()
+            return {row[1]: _attachment(row) for row in rows}
+
+        return await self._reader.call(job)
+
+    async def forget_stale_attachments(self, created_before_ms: int) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("DELETE FROM attachments WHERE created_at < ?", (created_before_ms,)).rowcount)
+
+        return await self._worker.call(job)
 
     async def mark_read(self, chat_id: str, user_id: str, up_to_seq: int) -> int:
         def job(conn: sqlite3.Connection) -> int:

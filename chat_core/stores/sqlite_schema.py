@@ -54,6 +54,29 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX nodes_by_heartbeat ON nodes (heartbeat);
     """,
+    # 2: message changes (edits, deletes, reactions) in the chat's seq order; replies;
+    # attachments. change_seq is NULL until the message first changes (the index stays small).
+    """
+    ALTER TABLE messages ADD COLUMN change_seq INTEGER;
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN reply_to TEXT;
+    ALTER TABLE messages ADD COLUMN attachments TEXT;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    CREATE UNIQUE INDEX messages_by_id ON messages (chat_id, id);
+    CREATE INDEX messages_by_change ON messages (chat_id, change_seq) WHERE change_seq IS NOT NULL;
+    CREATE TABLE attachments (
+        chat_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        uploader_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX attachments_by_age ON attachments (created_at);
+    """,
 )
 
 

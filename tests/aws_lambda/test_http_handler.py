@@ -57,7 +57,7 @@ def test_every_route_answers_as_the_container_does(http_api: ModuleType, capsys:
     assert status == 200 and replay == message
 
     status, page = call(http_api, http_event("GET", f"/v1/chats/{chat['id']}/messages", token=bob, query="limit=10"))
-    assert status == 200 and page == {"messages": [message], "hasMore": False}
+    assert status == 200 and page == {"messages": [message], "updates": [], "hasMore": False}
     status, inbox = call(http_api, load_event_with_token("http_api_list_chats.json", bob))
     assert status == 200 and [c["id"] for c in inbox["chats"]] == [chat["id"]] and inbox["chats"][0]["unreadCount"] == 1
     status, read = call(http_api, http_event("POST", f"/v1/chats/{chat['id']}/read", token=bob, body={}))

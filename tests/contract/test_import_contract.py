@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat_core.errors import NotFound
+from chat_core.ids import message_id
 from chat_core.models import HistoricMessage
 from chat_core.ports import Store
 from tests.contract.test_store_contract import T0, new_chat, send
@@ -17,7 +18,6 @@ def historic(n: int, sender: str = "alice", *, at: int | None = None) -> Histori
         sender_id=sender,
         content=f"old {n}",
         client_message_id=f"import-{n}",
-        message_id=f"hist-{n}",
         created_at_ms=OLD + n * 1000 if at is None else at,
     )
 
@@ -29,7 +29,15 @@ async def test_import_keeps_order_and_original_timestamps(store: Store) -> None:
     assert [(r.created, r.message.seq) for r in results] == [(True, 1), (True, 2), (True, 3)]
     page = await store.list_messages("c1", before_seq=None, after_seq=None, limit=10)
     assert [(m.seq, m.id, m.sender_id, m.content, m.client_message_id, m.created_at_ms) for m in page.messages] == [
-        (i + 1, h.message_id, h.sender_id, h.content, h.client_message_id, h.created_at_ms) for i, h in enumerate(batch)
+        (
+            i + 1,
+            message_id("c1", h.sender_id, h.client_message_id),
+            h.sender_id,
+            h.content,
+            h.client_message_id,
+            h.created_at_ms,
+        )
+        for i, h in enumerate(batch)
     ]
     chat = await store.get_chat("c1")
     assert chat is not None

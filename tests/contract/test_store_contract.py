@@ -9,6 +9,7 @@ import itertools
 import pytest
 
 from chat_core.errors import Invalid, NotFound
+from chat_core.ids import message_id
 from chat_core.models import AppendResult, Chat, ChatType, ConnectionRef, Message, UnreadEntry
 from chat_core.ports import Store
 
@@ -41,7 +42,7 @@ async def send(
 ) -> AppendResult:
     n = next(_ids)
     return await store.append_message(
-        chat_id, sender, content, cmid or f"cmid-{n}", f"msg-{n}", at if at is not None else T0 + n
+        chat_id, sender, content, cmid or f"cmid-{n}", at if at is not None else T0 + n
     )
 
 
@@ -108,10 +109,10 @@ async def test_group_of_500_members(store: Store) -> None:
 # --- messages ---------------------------------------------------------------------------------
 async def test_append_moves_chat_summary_but_no_read_mark(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
-    first = await store.append_message("c1", "alice", "hello", "k1", "m-1", T0 + 10)
+    first = await store.append_message("c1", "alice", "hello", "k1", T0 + 10)
     assert first.created
-    assert first.message == Message("m-1", "c1", 1, "alice", "hello", "k1", T0 + 10)
-    second = await store.append_message("c1", "bob", "yo", "k1", "m-2", T0 + 20)
+    assert first.message == Message(message_id("c1", "alice", "k1"), "c1", 1, "alice", "hello", "k1", T0 + 10)
+    second = await store.append_message("c1", "bob", "yo", "k1", T0 + 20)
     assert second.created and second.message.seq == 2
     chat = await store.get_chat("c1")
     assert chat is not None
@@ -124,10 +125,10 @@ async def test_append_moves_chat_summary_but_no_read_mark(store: Store) -> None:
 
 async def test_repeat_returns_first_message_and_stores_nothing(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
-    first = await store.append_message("c1", "alice", "hello", "k1", "m-1", T0 + 10)
+    first = await store.append_message("c1", "alice", "hello", "k1", T0 + 10)
     await send(store, "c1", "bob")
     before = await store.get_chat("c1")
-    repeat = await store.append_message("c1", "alice", "other text", "k1", "m-other", T0 + 50)
+    repeat = await store.append_message("c1", "alice", "other text", "k1", T0 + 50)
     assert not repeat.created and repeat.message == first.message
     after = await store.get_chat("c1")
     assert after is not None and before is not None
@@ -143,9 +144,9 @@ async def test_repeat_returns_first_message_and_stores_nothing(store: Store) -> 
 async def test_idempotency_key_is_per_sender_and_per_chat(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     await store.create_chat(new_chat("c2", ["alice", "bob"]))
-    a = await store.append_message("c1", "alice", "x", "same", "m-a", T0)
-    b = await store.append_message("c1", "bob", "x", "same", "m-b", T0)
-    c = await store.append_message("c2", "alice", "x", "same", "m-c", T0)
+    a = await store.append_message("c1", "alice", "x", "same", T0)
+    b = await store.append_message("c1", "bob", "x", "same", T0)
+    c = await store.append_message("c2", "alice", "x", "same", T0)
     assert a.created and b.created and c.created
     assert (a.message.seq, b.message.seq, c.message.seq) == (1, 2, 1)
 
@@ -168,7 +169,7 @@ async def test_50_concurrent_sends_get_distinct_increasing_seqs(store: Store) ->
 async def test_20_concurrent_retries_store_one_message(store: Store) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     results = await asyncio.gather(
-        *(store.append_message("c1", "alice", "once", "retry-me", f"m-{i}", T0 + i) for i in range(20))
+        *(store.append_message("c1", "alice", "once", "retry-me", T0 + i) for i in range(20))
     )
     assert sum(r.created for r in results) == 1
     assert len({(r.message.id, r.message.seq) for r in results}) == 1
@@ -194,12 +195,12 @@ async def test_20_concurrent_retries_store_one_message(store: Store) -> None:
 )
 async def test_content_is_stored_exactly(store: Store, content: str) -> None:
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
-    sent = await store.append_message("c1", "alice", content, "k", "m", T0)
+    sent = await store.append_message("c1", "alice", content, "k", T0)
     page = await store.list_messages("c1", before_seq=None, after_seq=None, limit=10)
     assert page.messages[0].content == content == sent.message.content
     chat = await store.get_chat("c1")
     assert chat is not None and chat.last_message is not None and chat.last_message.content == content
-    assert (await store.append_message("c1", "alice", content, "k", "m2", T0)).message.content == content
+    assert (await store.append_message("c1", "alice", content, "k", T0)).message.content == content
 
 
 async def test_list_messages_of_empty_chat(store: Store) -> None:
@@ -290,7 +291,7 @@ async def test_paging_in_exact_multiples_of_the_limit(store: Store) -> None:
 
 async def test_unknown_chat_and_non_member_are_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
-        await store.append_message("nope", "alice", "x", "k", "m", T0)
+        await store.append_message("nope", "alice", "x", "k", T0)
     await store.create_chat(new_chat("c1", ["alice", "bob"]))
     with pytest.raises(NotFound):
         await store.mark_read("c1", "mallory", 1)

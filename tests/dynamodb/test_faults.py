@@ -22,6 +22,7 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 from chat_core.errors import Unavailable
+from chat_core.ids import message_id
 from chat_core.models import Chat, ConnectionRef, Message, UnreadEntry
 from chat_core.stores.dynamodb import DynamoStore
 from chat_core.stores.dynamodb_schema import LSI1
@@ -178,6 +179,10 @@ class Crash(Exception):
 def crash(_: int) -> None:
     raise Crash
 
+M0 = message_id("c1", "bob", "k0")
+M1 = message_id("c1", "alice", "k1")
+M2 = message_id("c1", "bob", "k2")
+
 
 # --- sending ----------------------------------------------------------------------------------
 async def test_send_is_two_requests_and_announces_its_seq_before_the_message_write(
@@ -186,17 +191,17 @@ async def test_send_is_two_requests_and_announces_its_seq_before_the_message_wri
     store, faults = await faulty(open_store, monkeypatch)
     announced: list[tuple[int, int]] = []
     sent = await store.append_message(
-        "c1", "alice", "hi", "k1", "m1", T0 + 1, on_seq=lambda seq: announced.append((seq, faults.sent["PutItem"]))
+        "c1", "alice", "hi", "k1", T0 + 1, on_seq=lambda seq: announced.append((seq, faults.sent["PutItem"]))
     )
     assert sent.created and sent.message.seq == 1
     assert announced == [(1, 0)]  # before the message's PutItem was sent
     assert faults.sent == {"UpdateItem": 1, "PutItem": 1}
-    # the one message item: keyed by its idempotency key, in lsi1 by its seq
-    (item,) = table_items(aws, "CMID#")
-    assert item["sk"]["S"] == "CMID#alice#k1" and item["lsi1sk"]["S"] == "MSG#0000000000000001"
-    assert [i["sk"]["S"] for i in table_items(aws, "")] == ["CMID#alice#k1", "MEMBER#alice", "MEMBER#bob", "META"]
+    # the one message item: keyed by its id (derived from its idempotency key), in lsi1 by its seq
+    (item,) = table_items(aws, "MSG#")
+    assert item["sk"]["S"] == f"MSG#{M1}" and item["lsi1sk"]["S"] == "MSG#0000000000000001"
+    assert [i["sk"]["S"] for i in table_items(aws, "")] == ["MEMBER#alice", "MEMBER#bob", "META", f"MSG#{M1}"]
     repeat_announced: list[int] = []
-    repeat = await store.append_message("c1", "alice", "hi", "k1", "m-again", T0 + 2, on_seq=repeat_announced.append)
+    repeat = await store.append_message("c1", "alice", "hi", "k1", T0 + 2, on_seq=repeat_announced.append)
     assert not repeat.created and repeat.message == sent.message
     assert repeat_announced == [2] and last_seq(aws) == 2  # the repeat's seq stays a gap
     assert faults.sent == {"UpdateItem": 2, "PutItem": 2}
@@ -208,10 +213,10 @@ async def test_throttled_send_is_retried_then_succeeds(
     store, faults = await faulty(open_store, monkeypatch)
     faults.fail("UpdateItem", "ThrottlingException", times=2)
     faults.fail("PutItem", "ProvisionedThroughputExceededException", times=2)
-    sent = await store.append_message("c1", "alice", "hi", "k1", "m1", T0 + 1)
+    sent = await store.append_message("c1", "alice", "hi", "k1", T0 + 1)
     assert sent.created and sent.message.seq == 1
     assert faults.injected == {"UpdateItem": 2, "PutItem": 2}
-    assert stored(aws) == [("m1", 1)]
+    assert stored(aws) == [(M1, 1)]
     chat = await store.get_chat("c1")
     assert chat is not None and chat.last_seq == 1 and chat.last_message == sent.message
     assert dict(chat.read_seqs) == {"alice": 0, "bob": 0}
@@ -225,24 +230,24 @@ async def test_exhausted_message_put_leaves_a_gap_and_nothing_half_visible(
     open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any, code: str
 ) -> None:
     store, faults = await faulty(open_store, monkeypatch)
-    await store.append_message("c1", "bob", "before", "k0", "m0", T0)
+    await store.append_message("c1", "bob", "before", "k0", T0)
     faults.fail("PutItem", code)
     with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "lost", "k1", "m1", T0 + 1)
+        await store.append_message("c1", "alice", "lost", "k1", T0 + 1)
     assert faults.injected["PutItem"] == 3
-    assert stored(aws) == [("m0", 1)]
+    assert stored(aws) == [(M0, 1)]
     # seq 2 was handed out (META's counter) but no message has it: a gap, invisible to readers
     chat = await store.get_chat("c1")
     assert chat is not None and last_seq(aws) == 2 and chat.last_seq == 1 and chat.last_message is not None
-    assert chat.last_message.id == "m0" and dict(chat.read_seqs) == {"alice": 0, "bob": 0}
+    assert chat.last_message.id == M0 and dict(chat.read_seqs) == {"alice": 0, "bob": 0}
     page = await store.list_messages("c1", before_seq=None, after_seq=0, limit=10)
-    assert [m.id for m in page.messages] == ["m0"]
+    assert [m.id for m in page.messages] == [M0]
     assert (await store.unread_entries("bob", ["c1"]))["c1"] == UnreadEntry(0, 0, 2, frozenset({2}))
     assert (await store.unread_entries("alice", ["c1"]))["c1"] == UnreadEntry(0, 1, 2, frozenset({2}))
     faults.clear()
-    retried = await store.append_message("c1", "alice", "lost", "k1", "m1", T0 + 2)
+    retried = await store.append_message("c1", "alice", "lost", "k1", T0 + 2)
     assert retried.created and retried.message.seq == 3
-    assert stored(aws) == [("m0", 1), ("m1", 3)]
+    assert stored(aws) == [(M0, 1), (M1, 3)]
 
 
 async def test_crash_between_the_two_writes_leaves_a_gap_only(
@@ -250,14 +255,14 @@ async def test_crash_between_the_two_writes_leaves_a_gap_only(
 ) -> None:
     store, faults = await faulty(open_store, monkeypatch)
     with pytest.raises(Crash):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0 + 5, on_seq=crash)
+        await store.append_message("c1", "alice", "x", "k1", T0 + 5, on_seq=crash)
     assert faults.sent == {"UpdateItem": 1}
     chat = await store.get_chat("c1")
     assert chat is not None and (chat.last_seq, chat.last_message, chat.last_activity_ms) == (0, None, T0 + 5)
     assert last_seq(aws) == 1
     assert (await store.list_messages("c1", before_seq=None, after_seq=None, limit=10)).messages == ()
     assert (await store.unread_entries("bob"))["c1"] == UnreadEntry(0, 0, 1, frozenset({1}))
-    retried = await store.append_message("c1", "alice", "x", "k1", "m1", T0 + 6)
+    retried = await store.append_message("c1", "alice", "x", "k1", T0 + 6)
     assert retried.created and retried.message.seq == 2
     assert (await store.unread_entries("bob"))["c1"] == UnreadEntry(0, 1, 2, frozenset({1}))
 
@@ -269,7 +274,7 @@ async def test_exhausted_seq_allocation_writes_nothing(
     faults.fail("UpdateItem", "ThrottlingException")
     announced: list[int] = []
     with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0, on_seq=announced.append)
+        await store.append_message("c1", "alice", "x", "k1", T0, on_seq=announced.append)
     assert faults.sent == {"UpdateItem": 3} and announced == []
     assert stored(aws) == [] and last_seq(aws) == 0
 
@@ -279,10 +284,10 @@ async def test_put_whose_answer_was_lost_and_that_botocore_resent_is_created(
 ) -> None:
     store, faults = await faulty(open_store, monkeypatch)
     faults.fail("PutItem", "InternalServerError", times=1, applied=True)
-    sent = await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    sent = await store.append_message("c1", "alice", "x", "k1", T0)
     # the resent put failed its condition on our own item: same seq, so this call created it
-    assert sent.created and sent.message == Message("m1", "c1", 1, "alice", "x", "k1", T0)
-    assert faults.sent["PutItem"] == 2 and stored(aws) == [("m1", 1)] and last_seq(aws) == 1
+    assert sent.created and sent.message == Message(M1, "c1", 1, "alice", "x", "k1", T0)
+    assert faults.sent["PutItem"] == 2 and stored(aws) == [(M1, 1)] and last_seq(aws) == 1
 
 
 async def test_committed_send_whose_retries_were_throttled_is_found_by_the_clients_retry(
@@ -292,18 +297,18 @@ async def test_committed_send_whose_retries_were_throttled_is_found_by_the_clien
     faults.fail("PutItem", "InternalServerError", times=1, applied=True)
     faults.fail("PutItem", "ThrottlingException")
     with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+        await store.append_message("c1", "alice", "x", "k1", T0)
     assert faults.injected["PutItem"] == 3
     # the message is complete: in history and the chat's last message
     chat = await store.get_chat("c1")
     assert chat is not None and chat.last_seq == 1 and chat.last_message is not None
-    assert chat.last_message.id == "m1"
+    assert chat.last_message.id == M1
     faults.clear()
-    retried = await store.append_message("c1", "alice", "x", "k1", "m-retry", T0 + 1)
-    assert not retried.created and (retried.message.id, retried.message.seq) == ("m1", 1)
-    following = await store.append_message("c1", "bob", "y", "k2", "m2", T0 + 2)
+    retried = await store.append_message("c1", "alice", "x", "k1", T0 + 1)
+    assert not retried.created and (retried.message.id, retried.message.seq) == (M1, 1)
+    following = await store.append_message("c1", "bob", "y", "k2", T0 + 2)
     assert following.created and following.message.seq == 3  # the retry's seq is a gap
-    assert stored(aws) == [("m1", 1), ("m2", 3)]
+    assert stored(aws) == [(M1, 1), (M2, 3)]
 
 
 async def test_lost_answer_of_a_committed_send_never_reuses_its_seq(
@@ -312,11 +317,11 @@ async def test_lost_answer_of_a_committed_send_never_reuses_its_seq(
     store, _ = await faulty(open_store, monkeypatch)
     lose_answers(store, "PutItem")
     with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    assert last_seq(aws) == 1 and stored(aws) == [("m1", 1)]
-    retried = await store.append_message("c1", "alice", "x", "k1", "m-retry", T0 + 1)
-    assert not retried.created and (retried.message.id, retried.message.seq) == ("m1", 1)
-    following = await store.append_message("c1", "bob", "y", "k2", "m2", T0 + 2)
+        await store.append_message("c1", "alice", "x", "k1", T0)
+    assert last_seq(aws) == 1 and stored(aws) == [(M1, 1)]
+    retried = await store.append_message("c1", "alice", "x", "k1", T0 + 1)
+    assert not retried.created and (retried.message.id, retried.message.seq) == (M1, 1)
+    following = await store.append_message("c1", "bob", "y", "k2", T0 + 2)
     assert following.created and following.message.seq == 3
 
 
@@ -326,8 +331,8 @@ async def test_lost_answer_of_a_seq_allocation_leaves_a_gap_not_a_reuse(
     store, _ = await faulty(open_store, monkeypatch)
     lose_answers(store, "UpdateItem")
     with pytest.raises(Unavailable):
-        await store.append_message("c1", "alice", "x", "k1", "m1", T0)
-    sent = await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+        await store.append_message("c1", "alice", "x", "k1", T0)
+    sent = await store.append_message("c1", "alice", "x", "k1", T0)
     assert sent.created and sent.message.seq == 2
     assert (await store.unread_entries("bob", ["c1"]))["c1"] == UnreadEntry(0, 1, 2, frozenset({1}))
 
@@ -339,14 +344,14 @@ async def test_concurrent_repeats_under_throttling_store_one_message(
     store, faults = await faulty(open_store, monkeypatch)
     faults.fail("PutItem", "ThrottlingException", times=4)
     results = await asyncio.gather(
-        *(store.append_message("c1", "alice", "x", "same", f"m{i}", T0 + i) for i in range(6)),
+        *(store.append_message("c1", "alice", "x", "same", T0 + i) for i in range(6)),
         return_exceptions=True,
     )
     done = [r for r in results if not isinstance(r, BaseException)]
     assert all(isinstance(r, Unavailable) for r in results if isinstance(r, BaseException))
     assert sum(r.created for r in done) <= 1 and len({r.message for r in done}) <= 1
     assert len(stored(aws)) <= 1 and last_seq(aws) == 6
-    again = await store.append_message("c1", "alice", "x", "same", "m-last", T0 + 9)
+    again = await store.append_message("c1", "alice", "x", "same", T0 + 9)
     assert stored(aws) == [(again.message.id, again.message.seq)]
     assert all(r.message == again.message for r in done)
 
@@ -397,8 +402,8 @@ async def test_exhausted_transaction_leaves_nothing(
         ("Query", lambda s: s.unread_entries("alice")),
         ("BatchGetItem", lambda s: s.unread_entries("alice", ["c1"])),
         ("BatchGetItem", lambda s: s.presence(["alice"])),
-        ("UpdateItem", lambda s: s.append_message("c1", "alice", "x", "k", "m", T0)),
-        ("PutItem", lambda s: s.append_message("c1", "alice", "x", "k", "m", T0)),
+        ("UpdateItem", lambda s: s.append_message("c1", "alice", "x", "k", T0)),
+        ("PutItem", lambda s: s.append_message("c1", "alice", "x", "k", T0)),
         ("UpdateItem", lambda s: s.mark_read("c1", "bob", 1)),
         ("UpdateItem", lambda s: s.settle_offline("alice", T0)),
         ("UpdateItem", lambda s: s.touch_node("n1", T0)),
@@ -420,7 +425,7 @@ async def test_every_method_raises_unavailable_when_throttling_outlasts_retries(
 
 async def test_throttled_reads_are_retried_then_succeed(open_store: OpenStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store, faults = await faulty(open_store, monkeypatch)
-    await store.append_message("c1", "alice", "x", "k1", "m1", T0)
+    await store.append_message("c1", "alice", "x", "k1", T0)
     faults.fail("BatchGetItem", "ProvisionedThroughputExceededException", times=2)
     faults.fail("Query", "RequestLimitExceeded", times=2)
     entries = await store.unread_entries("bob")

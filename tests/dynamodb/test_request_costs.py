@@ -8,13 +8,13 @@ ConsumedCapacity is not DynamoDB's (it reports 0.5 for an UpdateItem):
   fails costs the same), twice that inside a transaction;
 - gsi1 (KEYS_ONLY): 1 unit per index entry put or deleted (2 when its key changes), nothing when
   an update leaves the key alone;
-- lsi1 (ALL): the index entry is the whole item, ceil(size / 1 KB) units; putting or deleting an
-  entry costs its size, changing its key costs both, and any change to an item that stays in the
-  index under the same key rewrites the entry (ALL projects every attribute); an item without
-  lsi1sk is not in it;
+- lsi1 and lsi2 (ALL): the index entry is the whole item, ceil(size / 1 KB) units; putting or
+  deleting an entry costs its size, changing its key costs both, and any change to an item that
+  stays in the index under the same key rewrites the entry (ALL projects every attribute); an item
+  without the index's sort key is not in it;
 - a strongly consistent read is ceil(size / 4 KB) per item (GetItem, BatchGetItem) or per Query
   page total, half for eventually consistent reads and for gsi1 (which cannot be read strongly
-  consistent); lsi1 can. A Query is charged for the whole items it reads, whatever its
+  consistent); lsi1 and lsi2 can. A Query is charged for the whole items it reads, whatever its
   ProjectionExpression or FilterExpression returns, so such a Query is sized again without them.
 
 The numbers go to a temporary file, so that a test run leaves the tree as it was; `make cost` runs
@@ -43,9 +43,11 @@ import moto
 import pytest
 
 from chat_core.ids import direct_chat_id, group_chat_id, ulid
-from chat_core.models import Chat, ConnectionRef, Message
-from chat_core.stores.dynamodb import DynamoStore, _message_item, chat_pk
-from chat_core.stores.dynamodb_schema import GSI1_PK, GSI1_SK, LSI1, LSI1_SK
+from chat_core.models import Attachment, Chat, ConnectionRef, Message, MessageChange, ReplyRef
+from chat_core.stores.dynamodb import DynamoStore
+from chat_core.stores.dynamodb_items import chat_pk
+from chat_core.stores.dynamodb_items import message_item as _message_item
+from chat_core.stores.dynamodb_schema import GSI1_PK, GSI1_SK, LSI1, LSI1_SK, LSI2, LSI2_SK
 
 from .conftest import TABLE, OpenStore
 
@@ -105,15 +107,15 @@ def _gsi_key(item: dict[str, Any] | None) -> tuple[str, str] | None:
     return item[GSI1_PK]["S"], item[GSI1_SK]["S"]
 
 
-def _lsi_key(item: dict[str, Any] | None) -> str | None:
-    if not item or LSI1_SK not in item:
+def _lsi_key(item: dict[str, Any] | None, sort_key: str) -> str | None:
+    if not item or sort_key not in item:
         return None
-    return str(item[LSI1_SK]["S"])
+    return str(item[sort_key]["S"])
 
 
-def lsi_write_units(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
-    """lsi1 projects ALL: its entry is the item; an unchanged item writes nothing."""
-    old, new = _lsi_key(before), _lsi_key(after)
+def lsi_write_units(before: dict[str, Any] | None, after: dict[str, Any] | None, sort_key: str = LSI1_SK) -> int:
+    """A local index projecting ALL: its entry is the item; an unchanged item writes nothing."""
+    old, new = _lsi_key(before, sort_key), _lsi_key(after, sort_key)
     if before == after or (old is None and new is None):
         return 0
     if old is not None and old == new:
@@ -127,18 +129,23 @@ class Tally:
     write_units: float = 0.0
     gsi_write_units: float = 0.0
     lsi_write_units: float = 0.0
+    lsi2_write_units: float = 0.0
     read_units: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         writes = sum(n for op, n in self.requests.items() if op in WRITES)
-        index = self.gsi_write_units + self.lsi_write_units
+        index = self.gsi_write_units + self.lsi_write_units + self.lsi2_write_units
         return {
             "write_requests": writes,
             "read_requests": sum(self.requests.values()) - writes,
             "by_api": dict(sorted(self.requests.items())),
             "write_units": self.write_units,
             "index_write_units": index,
-            "index_write_units_by_index": {"gsi1": self.gsi_write_units, "lsi1": self.lsi_write_units},
+            "index_write_units_by_index": {
+                "gsi1": self.gsi_write_units,
+                "lsi1": self.lsi_write_units,
+                "lsi2": self.lsi2_write_units,
+            },
             "read_units": self.read_units,
             "total_write_units": self.write_units + index,
         }
@@ -225,8 +232,9 @@ class Meter:
                 if old != new:
                     tally.gsi_write_units += 2 if old and new else 1
                 tally.lsi_write_units += lsi_write_units(before, after)
+                tally.lsi2_write_units += lsi_write_units(before, after, LSI2_SK)
             return
-        strongly = bool(params.get("ConsistentRead")) and params.get("IndexName") in (None, LSI1)
+        strongly = bool(params.get("ConsistentRead")) and params.get("IndexName") in (None, LSI1, LSI2)
         factor = 1.0 if strongly else 0.5
         if operation == "GetItem":
             tally.read_units += factor * max(1, math.ceil(item_size(parsed.get("Item")) / 4096))
@@ -252,7 +260,7 @@ _sent = iter(range(1, 10**9))
 
 async def send(store: DynamoStore, chat_id: str, sender: str, content: str = CONTENT) -> Message:
     n = next(_sent)
-    result = await store.append_message(chat_id, sender, content, cmid(n), ulid(T0 + n), T0 + n)
+    result = await store.append_message(chat_id, sender, content, cmid(n), T0 + n)
     assert result.created
     return result.message
 
@@ -299,10 +307,10 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
     for _ in range(3):
         await send(store, direct, BOB)
     with measure("direct_message"):
-        sent = await store.append_message(direct, ALICE, CONTENT, cmid(1), ulid(T0), T0 + 10)
+        sent = await store.append_message(direct, ALICE, CONTENT, cmid(1), T0 + 10)
     assert sent.created
     with measure("direct_message_repeat"):
-        repeat = await store.append_message(direct, ALICE, CONTENT, cmid(1), ulid(T0), T0 + 12)
+        repeat = await store.append_message(direct, ALICE, CONTENT, cmid(1), T0 + 12)
     assert not repeat.created and repeat.message == sent.message
     largest = max_content_at_3_units(direct, ALICE)
     with measure("direct_message_max_content_at_3_units"):
@@ -397,6 +405,47 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
     with measure("presence_lookup_20_users"):
         await store.presence([user(f"friend{i}") for i in range(20)])
 
+    # message changes (issue 16): each takes a seq (META) and rewrites the message, in both local indexes
+    changed = await send(store, direct, ALICE)
+    with measure("edit_message"):
+        assert (
+            await store.change_message(direct, changed.id, MessageChange("edit", ALICE, content="edited"), T0)
+        ).changed
+    with measure("edit_message_again"):
+        assert (
+            await store.change_message(direct, changed.id, MessageChange("edit", ALICE, content="again"), T0)
+        ).changed
+    with measure("react_add"):
+        assert (await store.change_message(direct, changed.id, MessageChange("react", BOB, emoji="👍"), T0)).changed
+    with measure("react_remove"):
+        assert (await store.change_message(direct, changed.id, MessageChange("unreact", BOB, emoji="👍"), T0)).changed
+    with measure("react_add_again_no_change"):
+        await store.change_message(direct, changed.id, MessageChange("react", BOB, emoji="🎉"), T0)
+        assert not (await store.change_message(direct, changed.id, MessageChange("react", BOB, emoji="🎉"), T0)).changed
+    with measure("delete_message"):
+        assert (await store.change_message(direct, changed.id, MessageChange("delete", ALICE), T0)).changed
+    with measure("reply_lookup"):
+        quoted = await store.get_message(direct, sent.message.id)
+    assert quoted is not None
+    with measure("direct_message_reply"):
+        n = next(_sent)
+        reply = ReplyRef(quoted.id, quoted.sender_id, quoted.content[:100])
+        await store.append_message(direct, BOB, CONTENT, cmid(n), T0 + n, reply_to=reply)
+    photo = Attachment("a_" + ulid(T0).lower(), direct, ALICE, "IMG_2041.jpg", "image/jpeg", 2_345_678, T0, 4032, 3024)
+    with measure("request_upload_record"):
+        await store.put_attachment(photo)
+    with measure("attachment_lookup_1"):
+        assert await store.get_attachments(direct, [photo.id]) == {photo.id: photo}
+    with measure("direct_message_with_photo"):
+        n = next(_sent)
+        await store.append_message(direct, ALICE, "", cmid(n), T0 + n, attachments=(photo,))
+    older = await store.list_messages(hist, before_seq=joined.last_seq - 10, after_seq=None, limit=10)
+    for message in older.messages:  # 10 older messages changed after the client's last seq
+        await store.change_message(hist, message.id, MessageChange("react", user("hist-a"), emoji="👍"), T0)
+    with measure("join_with_recovery_of_10_and_10_updates"):
+        page = await store.list_messages(hist, before_seq=None, after_seq=joined.last_seq - 10, limit=500)
+    assert len(page.messages) == 10 and len(page.updates) == 10
+
     results = meter.results
     one = results["direct_message"]
     # issue 12: a send costs at most 3 write units (table + index), no read, no transaction
@@ -413,6 +462,14 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
     assert results["mark_read"]["by_api"] == {"UpdateItem": 1}
     assert results["mark_read"]["total_write_units"] == 1
     assert results["presence_heartbeat"]["by_api"] == {"UpdateItem": 1}
+    # a change: the seq and one conditional update, no read, no transaction; a small message's
+    # first change is 4 units (META, item, lsi1, its new lsi2 entry), later ones 5 (the lsi2 key moves)
+    for name in ("edit_message", "react_add", "react_remove", "delete_message"):
+        assert results[name]["by_api"] == {"UpdateItem": 2} and results[name]["read_units"] == 0
+    assert results["edit_message"]["total_write_units"] == 4
+    assert results["edit_message_again"]["total_write_units"] == 5
+    assert results["react_add_again_no_change"]["by_api"] == {"UpdateItem": 4}
+    assert results["direct_message_reply"]["total_write_units"] == 3
 
     sizes = {
         "user_id_chars": len(ALICE),

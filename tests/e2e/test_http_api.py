@@ -79,13 +79,13 @@ async def test_chats_routes(server: ServerProcess, http: httpx.AsyncClient) -> N
     ).json()
 
     page = await http.get(f"/v1/chats/{g['id']}/messages", headers=auth(server, carol))
-    assert page.status_code == 200 and page.json() == {"messages": [m, m2], "hasMore": False}
+    assert page.status_code == 200 and page.json() == {"messages": [m, m2], "updates": [], "hasMore": False}
     page = await http.get(f"/v1/chats/{g['id']}/messages?limit=1", headers=auth(server, carol))
-    assert page.json() == {"messages": [m2], "hasMore": True}
+    assert page.json() == {"messages": [m2], "updates": [], "hasMore": True}
     page = await http.get(f"/v1/chats/{g['id']}/messages?afterSeq=1&limit=5", headers=auth(server, carol))
-    assert page.json() == {"messages": [m2], "hasMore": False}
+    assert page.json() == {"messages": [m2], "updates": [], "hasMore": False}
     page = await http.get(f"/v1/chats/{g['id']}/messages?beforeSeq=2", headers=auth(server, carol))
-    assert page.json() == {"messages": [m], "hasMore": False}
+    assert page.json() == {"messages": [m], "updates": [], "hasMore": False}
 
     # inbox: newest activity first, unread counts for the caller
     inbox = await http.get("/v1/chats", headers=auth(server, bob))

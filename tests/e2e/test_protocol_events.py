@@ -14,12 +14,15 @@ pytestmark = pytest.mark.e2e
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 MESSAGE_KEYS = {"id", "chatId", "seq", "senderId", "content", "clientMessageId", "createdAt"}
+#: protocol 1.1: every message carries them (a v1 client ignores them)
+MESSAGE_CHANGE_KEYS = {"changeSeq", "editedAt", "deleted", "replyTo", "reactions", "attachments"}
 CHAT_KEYS = {"id", "type", "title", "members", "createdAt", "lastSeq", "lastMessage", "unreadCount"}
 CHAT_EXTRA_KEYS = {"readSeqs", "lastActivityAt"}
 
 
 def assert_message(m: Any, **expected: Any) -> None:
-    assert isinstance(m, dict) and set(m) == MESSAGE_KEYS, m
+    assert isinstance(m, dict) and set(m) == MESSAGE_KEYS | MESSAGE_CHANGE_KEYS, m
+    assert m["changeSeq"] >= m["seq"] and m["deleted"] is False and m["editedAt"] is None
     assert isinstance(m["id"], str) and m["id"]
     assert isinstance(m["seq"], int) and not isinstance(m["seq"], bool) and m["seq"] >= 1
     assert ISO.match(m["createdAt"]), m["createdAt"]
@@ -77,7 +80,7 @@ async def test_every_event_success_ack_and_compat_events(clients: Any, transport
     b = await clients(bob, transport)
 
     join = await a.call("join_chat", {"recipientId": bob})
-    assert set(join) == {"ok", "chat", "messages", "hasMore"}
+    assert set(join) == {"ok", "chat", "messages", "updates", "hasMore"}
     assert join["ok"] is True and join["messages"] == [] and join["hasMore"] is False
     chat = join["chat"]
     assert_chat(chat, type="direct", title=None, lastSeq=0, lastMessage=None, unreadCount=0)
@@ -113,7 +116,7 @@ async def test_every_event_success_ack_and_compat_events(clients: Any, transport
     assert await a.wait_for("chat_info") == {"chat": info["chat"]}
 
     page = await a.call("get_messages", {"chatId": chat_id})
-    assert page == {"ok": True, "messages": [sent["message"]], "hasMore": False}
+    assert page == {"ok": True, "messages": [sent["message"]], "updates": [], "hasMore": False}
 
     typing = await a.call("typing", {"chatId": chat_id, "isTyping": True})
     assert typing == {"ok": True}

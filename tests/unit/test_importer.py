@@ -86,7 +86,7 @@ async def test_the_example_imports_once_in_time_order_with_original_times(target
     assert (again.chats_imported, again.chats_created, again.messages_imported, again.messages_present) == (3, 0, 0, 7)
     assert [row[0] for row in await history(target, ALICE_BOB)] == [1, 2, 3]
     # a repeat burnt no seq: the next live message follows the history directly
-    live = await target.append_message(ALICE_BOB, "bob", "new here", "live-1", "live-1", NOW)
+    live = await target.append_message(ALICE_BOB, "bob", "new here", "live-1", NOW)
     assert live.message.seq == 4
 
 
@@ -154,7 +154,7 @@ async def test_a_run_that_stopped_midway_is_completed_by_the_next_one(target: St
 async def test_a_chat_that_already_has_live_messages_is_refused(target: Store) -> None:
     now = NOW - 1000
     await target.create_chat(Chat(ALICE_BOB, "direct", None, ("alice", "bob"), now, 0, now, None, {}))
-    await target.append_message(ALICE_BOB, "bob", "hello from the new server", "k1", "id-1", now)
+    await target.append_message(ALICE_BOB, "bob", "hello from the new server", "k1", now)
     plan = plan_of(chat("c2", members=["bob", "carol"]), chat(), message("m1"))
     report = await run_import(target, plan)
     [(line, text)] = [(e.line, e.message) for e in report.errors]

@@ -100,8 +100,10 @@ class AnswerLostOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def append_message(self, *args: Any, on_seq: Callable[[int], None] | None = None) -> AppendResult:
-        result = await self._store.append_message(*args, on_seq=on_seq)
+    async def append_message(
+        self, *args: Any, on_seq: Callable[[int], None] | None = None, **extra: Any
+    ) -> AppendResult:
+        result = await self._store.append_message(*args, on_seq=on_seq, **extra)
         if not self.lost:
             self.lost = True
             if on_seq is not None:

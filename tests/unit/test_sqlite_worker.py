@@ -5,7 +5,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_core.ids import ulid
 from chat_core.models import Chat
 from chat_core.stores.sqlite import SqliteStore
 from chat_core.stores.sqlite_worker import SqliteWorker
@@ -17,7 +16,7 @@ async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
         await store.create_chat(Chat("g_1", "group", None, ("a", "b"), 1, 0, 1, None, {"a": 0, "b": 0}))
         before = store.worker.batches_committed
         results = await asyncio.gather(
-            *(store.append_message("g_1", "a", f"m{i}", f"c{i}", ulid(), 2) for i in range(200))
+            *(store.append_message("g_1", "a", f"m{i}", f"c{i}", 2) for i in range(200))
         )
         assert sorted(r.message.seq for r in results) == list(range(1, 201))
         assert store.worker.batches_committed - before < 200  # grouped: fewer fsyncs than messages
@@ -30,9 +29,9 @@ async def test_a_failing_job_does_not_undo_its_batch_neighbours(tmp_path: Path) 
     try:
         await store.create_chat(Chat("g_1", "group", None, ("a", "b"), 1, 0, 1, None, {"a": 0, "b": 0}))
         outcomes = await asyncio.gather(
-            store.append_message("g_1", "a", "ok", "c1", ulid(), 2),
-            store.append_message("g_missing", "a", "no chat", "c2", ulid(), 2),
-            store.append_message("g_1", "a", "ok too", "c3", ulid(), 2),
+            store.append_message("g_1", "a", "ok", "c1", 2),
+            store.append_message("g_missing", "a", "no chat", "c2", 2),
+            store.append_message("g_1", "a", "ok too", "c3", 2),
             return_exceptions=True,
         )
         assert isinstance(outcomes[1], Exception)
@@ -46,7 +45,7 @@ async def test_data_survives_reopening(tmp_path: Path) -> None:
     path = str(tmp_path / "c.db")
     store = await SqliteStore.open(path)
     await store.create_chat(Chat("g_1", "group", "T", ("a", "b"), 1, 0, 1, None, {"a": 0, "b": 0}))
-    await store.append_message("g_1", "a", "kept", "c1", ulid(), 2)
+    await store.append_message("g_1", "a", "kept", "c1", 2)
     await store.close()
     reopened = await SqliteStore.open(path)
     try:
@@ -98,19 +97,19 @@ async def test_a_retry_in_the_same_batch_returns_the_stored_message_and_takes_no
     try:
         await store.create_chat(Chat("g_1", "group", None, ("a", "b"), 1, 0, 1, None, {"a": 0, "b": 0}))
         first, retry, other = await asyncio.gather(
-            store.append_message("g_1", "a", "hello", "same", ulid(), 2),
-            store.append_message("g_1", "a", "hello again?", "same", ulid(), 3),
-            store.append_message("g_1", "b", "hi", "b1", ulid(), 4),
+            store.append_message("g_1", "a", "hello", "same", 2),
+            store.append_message("g_1", "a", "hello again?", "same", 3),
+            store.append_message("g_1", "b", "hi", "b1", 4),
         )
         assert first.created and not retry.created
         assert retry.message == first.message
         assert other.created and {first.message.seq, other.message.seq} == {1, 2}
-        later = await store.append_message("g_1", "a", "next", "n1", ulid(), 5)
+        later = await store.append_message("g_1", "a", "next", "n1", 5)
         assert later.message.seq == 3  # no seq was lost to the retry
         chat = await store.get_chat("g_1")
         assert chat is not None and chat.last_seq == 3
         # and a retry in a later batch
-        again = await store.append_message("g_1", "a", "hello", "same", ulid(), 6)
+        again = await store.append_message("g_1", "a", "hello", "same", 6)
         assert not again.created and again.message == first.message
     finally:
         await store.close()
