@@ -91,6 +91,12 @@ async def test_a_photo_goes_from_one_member_to_another(server: ServerProcess) ->
                 "width": 48,
                 "height": 32,
             }
+            # a retry of the send (its ack lost) is the same message, the file claimed once
+            again = await alice.ok(
+                "send_message",
+                {"chatId": chat_id, "content": "", "clientMessageId": "p1", "attachmentIds": [offer["attachmentId"]]},
+            )
+            assert again["message"]["id"] == sent["message"]["id"] and again["message"]["seq"] == sent["message"]["seq"]
             received = await bob.wait_for("new_message", lambda m: m["id"] == sent["message"]["id"])
             url = received["attachments"][0]["url"]
             fetched = await http.get(url, follow_redirects=True)

@@ -152,6 +152,27 @@ async function protocolChecks(transport) {
       return { count: ack.messages.length };
     });
 
+    await check("edit_react_and_recovery", transport, async () => {
+      const edited = waitFor(b, "message_updated", (u) => u.message.id === message.id && u.change.type === "edit");
+      const ack = await a.timeout(TIMEOUT_MS).emitWithAck("edit_message", {
+        chatId, messageId: message.id, content: "edited from js",
+      });
+      assert(ack.ok === true && ack.message.content === "edited from js" && ack.message.editedAt, JSON.stringify(ack));
+      const update = await edited;
+      assert(update.seq === ack.message.changeSeq && update.change.userId === users.a.id, JSON.stringify(update));
+      const reacted = waitFor(a, "message_updated", (u) => u.change.type === "react" && u.change.userId === users.b.id);
+      const mine = await b.timeout(TIMEOUT_MS).emitWithAck("react", {
+        chatId, messageId: message.id, emoji: "👍", add: true,
+      });
+      assert(mine.ok === true && mine.message.reactions[0].mine === true, JSON.stringify(mine));
+      const seen = await reacted;
+      assert(seen.message.reactions[0].count === 1 && seen.change.emoji === "👍", JSON.stringify(seen));
+      const page = await b.timeout(TIMEOUT_MS).emitWithAck("get_messages", { chatId, afterSeq: message.seq });
+      assert(page.ok === true && page.messages.length === 0 && page.updates.length === 1, JSON.stringify(page));
+      assert(page.updates[0].content === "edited from js" && page.updates[0].reactions[0].mine, JSON.stringify(page));
+      return { changeSeq: page.updates[0].changeSeq };
+    });
+
     await check("error_ack_invalid", transport, async () => {
       const ack = await a.timeout(TIMEOUT_MS).emitWithAck("get_messages", { chatId, limit: 0 });
       assert(ack.ok === false && ack.error.code === "INVALID" && typeof ack.error.message === "string",
