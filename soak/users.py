@@ -38,7 +38,8 @@ from .history import (
 
 REQUEST_TIMEOUT_S = 10.0
 FILL_PAGES = 10
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 10.0
+CONNECT_BACKOFF_S = (0.5, 16.0)
 RETRY_PAUSE_S = (0.2, 1.0)
 ACTIONS = ("send", "read", "invalid", "switch", "away", "idle")
 ACTION_WEIGHTS = (55, 20, 2, 4, 3, 16)
@@ -194,10 +195,16 @@ class SimUser:
         self.run.record(UnreadSeen(self.run.now(), self.name, session.id, chat, count))
 
     # --- connection -----------------------------------------------------------------------------
-    async def connect(self, deadline: float | None = None) -> Session:
+    async def connect(self, deadline: float | None = None) -> Session | None:
         """Connect to a node that is up (retrying until one takes us), then recover and retry
-        the pending send."""
+        the pending send. Failed attempts back off (doubling, jittered, up to CONNECT_BACKOFF_S[1]):
+        every attempt costs the nodes store work even when the client gives up on it, so users
+        retrying at a fixed pace against a slow store keep it slow. Without a deadline (while
+        chatting) None once the run is stopping."""
+        pause = CONNECT_BACKOFF_S[0]
         while True:
+            if deadline is None and self.run.stopping:
+                return None
             picked = self.run.pick_node(self.rng)
             if picked is not None:
                 node, url = picked
@@ -224,7 +231,8 @@ class SimUser:
                     return session
             if deadline is not None and self.run.now() > deadline:
                 raise TimeoutError(f"{self.name} could not connect")
-            await asyncio.sleep(self.rng.uniform(*RETRY_PAUSE_S))
+            await asyncio.sleep(self.rng.uniform(pause / 2, pause))
+            pause = min(pause * 2, CONNECT_BACKOFF_S[1])
 
     async def drop(self, reason: str) -> None:
         session, self.session = self.session, None
@@ -342,6 +350,8 @@ class SimUser:
                     if session is not None:
                         await self.drop("connection lost")
                     session = await self.connect()
+                    if session is None:
+                        return
                 if session.resync:
                     await self.recover(session)
                 for chat in self.gaps():
@@ -360,6 +370,7 @@ class SimUser:
                     if session is not None:
                         await self.drop("connection lost")
                     session = await self.connect(deadline)
+                    assert session is not None  # with a deadline it connects or raises
                 if session.resync:
                     await self.recover(session)
                 await self.retry_pending(session)
