@@ -15,7 +15,9 @@ import os
 import re
 import secrets
 import shutil
+import struct
 import subprocess
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +139,18 @@ class ChatPage:
         content = self.page.locator(".chat-message__content").filter(has_text=re.compile(f"^{re.escape(text)}$"))
         return self.dialog.locator("li.chat-message").filter(has=content)
 
+    def message_id(self, text: str) -> str:
+        """The id of the confirmed message whose content is exactly `text`."""
+        item = self.message(text)
+        expect(item).to_have_attribute("data-message-id", re.compile(".+"), timeout=UI_TIMEOUT_MS)
+        message_id = item.get_attribute("data-message-id")
+        assert message_id
+        return message_id
+
+    def message_by_id(self, message_id: str) -> Locator:
+        """The list item of a message by id: found also while it is edited, or once it is deleted."""
+        return self.dialog.locator(f'li.chat-message[data-message-id="{message_id}"]')
+
     def open_chat(self) -> None:
         """Open the chat with the button, unless it is open already."""
         if not self.dialog.is_visible():
@@ -158,6 +172,17 @@ class ChatPage:
 
 
 OpenDemo = Callable[..., ChatPage]
+
+
+def png_bytes(width: int, height: int, rgb: tuple[int, int, int] = (234, 88, 12)) -> bytes:
+    """A valid PNG of one colour, made here (no image library needed)."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture

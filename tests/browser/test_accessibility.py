@@ -7,12 +7,13 @@ whole document. A violation fails the test with its rule, the elements and axe's
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
-from tests.browser.conftest import REPO, UI_TIMEOUT_MS, OpenDemo, new_user
+from tests.browser.conftest import REPO, UI_TIMEOUT_MS, OpenDemo, new_user, png_bytes
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -164,3 +165,90 @@ def test_failed_send_with_retry_and_delete(chat_server: ServerProcess, open_demo
     expect(alice.message("refused")).to_have_attribute("data-status", "failed", timeout=UI_TIMEOUT_MS)
     expect(alice.message("refused").get_by_role("button", name="Retry")).to_be_visible()
     assert_accessible(alice.page, "failed send")
+
+
+@pytest.mark.browser
+def test_message_changes_edit_delete_reactions_reply_and_photos(open_demo: OpenDemo, tmp_path: Path) -> None:
+    # GIVEN a conversation with an edited message, a deleted one, reactions (alice's own
+    # highlighted), a reply quoting a message and a photo
+    alice_id, bob_id = pair()
+    alice = open_demo(alice_id, bob_id)
+    bob = open_demo(bob_id, alice_id)
+    for text in ("Dinner at eight?", "wrong chat, sorry"):
+        alice.send(text)
+    expect(bob.message("wrong chat, sorry")).to_be_visible()
+    question = alice.message_by_id(alice.message_id("Dinner at eight?"))
+    mistake = alice.message_by_id(alice.message_id("wrong chat, sorry"))
+
+    question.get_by_role("button", name="Edit message").focus()
+    alice.page.keyboard.press("Enter")
+    editor = question.get_by_role("textbox", name="Edit message")
+    editor.fill("Dinner at nine?")
+    assert_accessible(alice.page, "inline editor")
+    editor.press("Enter")
+    expect(question).to_have_attribute("data-edited", "true")
+
+    mistake.hover()
+    mistake.get_by_role("button", name="Delete message").click()
+    expect(mistake.get_by_role("group", name="Delete this message?")).to_be_visible()
+    assert_accessible(alice.page, "delete confirmation")
+    mistake.get_by_role("button", name="Delete", exact=True).click()
+    expect(mistake).to_have_attribute("data-deleted", "true")
+
+    at_bob = bob.message_by_id(alice.message_id("Dinner at nine?"))
+    at_bob.hover()
+    at_bob.get_by_role("button", name="Add reaction").click()
+    expect(at_bob.get_by_role("group", name="Add a reaction")).to_be_visible()
+    assert_accessible(bob.page, "reaction picker")
+    at_bob.get_by_role("button", name="React with 👍").click()
+    question.get_by_role("button", name="👍 1").click()
+    expect(question.get_by_role("button", name="👍 2")).to_have_attribute("aria-pressed", "true")
+
+    at_bob.hover()
+    at_bob.get_by_role("button", name="Reply").click()
+    expect(bob.dialog.get_by_test_id("reply-preview")).to_be_visible()
+    assert_accessible(bob.page, "reply preview above the composer")
+    bob.send("Nine works")
+    expect(alice.message("Nine works").locator(".chat-quote")).to_be_visible()
+
+    photo = tmp_path / "table.png"
+    photo.write_bytes(png_bytes(40, 30))
+    # the upload waits (the route holds it) so the progress bar can be checked
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    alice.page.route(re.compile(r"/v1/uploads/"), hold)
+    with alice.page.expect_file_chooser() as chooser:
+        alice.dialog.get_by_role("button", name="Attach a photo").click()
+    chooser.value.set_files(str(photo))
+    expect(alice.dialog.get_by_role("progressbar", name="Uploading table.png")).to_be_visible()
+    assert_accessible(alice.page, "photo uploading, with its thumbnail and progress")
+    for _ in range(100):
+        if held:
+            break
+        alice.page.wait_for_timeout(50)
+    assert held, "the upload never reached the server"
+    held[0].continue_()
+    alice.page.unroute(re.compile(r"/v1/uploads/"))
+    expect(alice.dialog.locator(".chat-draft")).to_have_attribute("data-status", "uploaded", timeout=UI_TIMEOUT_MS)
+    assert_accessible(alice.page, "photo ready to send")
+    alice.composer.press("Enter")
+    expect(bob.dialog.get_by_role("img", name="table.png")).to_be_visible()
+    alice.page.mouse.move(0, 0)  # no toolbar shown by hovering
+    for page in (alice, bob):
+        assert_accessible(page.page, f"{page.user}'s chat with an edit, a tombstone, reactions, a reply and a photo")
+    alice.shot("a11y-message-changes-alice")
+
+    # a refused upload: its error is said, with a button to remove it
+    def refuse(route: Route) -> None:
+        body = '{"error": {"code": "TOO_LARGE", "message": "too large"}}'
+        route.fulfill(status=413, content_type="application/json", body=body)
+
+    alice.page.route(re.compile(r"/v1/uploads/"), refuse)
+    with alice.page.expect_file_chooser() as chooser:
+        alice.dialog.get_by_role("button", name="Attach a photo").click()
+    chooser.value.set_files(str(photo))
+    expect(alice.dialog.get_by_role("alert")).to_contain_text("Upload failed")
+    assert_accessible(alice.page, "failed upload")

@@ -1,6 +1,7 @@
 // Public surface of the browser client.
 export { useSocketChat, type SocketChat, type UseSocketChatOptions } from "./chat/useSocketChat";
-export { ChatController, ContentError, RequestError, type ChatControllerOptions, type ChatSocket } from "./chat/controller";
+export { ChatController, ContentError, RequestError, type ChatControllerOptions, type ChatSocket, type SendOptions } from "./chat/controller";
+export { sendUpload, UploadError, uploadErrorOf, type UploadXhr } from "./chat/upload";
 export * from "./chat/reducer";
 export * from "./chat/selectors";
 export * from "./chat/protocol";
@@ -9,5 +10,9 @@ export { ChatModal, ChatModalView, type ChatModalProps, type ChatModalViewProps 
 // recipientName, onUnreadCountUpdate); what a front end adds is getToken (or a shared client).
 export { ChatModal as ChatModalSocketIO, type ChatModalProps as ChatModalSocketIOProps } from "./components/ChatModal";
 export { MessageList, ReadTicks, type MessageListProps } from "./components/MessageList";
-export { Composer, type ComposerProps } from "./components/Composer";
+export { MessageItem, type MessageActions, type MessageItemProps } from "./components/MessageItem";
+export { ReactionBar, ReactionPicker, QUICK_REACTIONS, type ReactionBarProps, type ReactionPickerProps } from "./components/Reactions";
+export { AttachmentList, imageSize, type AttachmentListProps, type LocalPreview } from "./components/Attachments";
+export { problemText } from "./components/errors";
+export { Composer, type ComposerProps, type DraftAttachment } from "./components/Composer";
 export { ConnectionBanner, OnlineIndicator, TypingIndicator, connectionMessage } from "./components/Indicators";

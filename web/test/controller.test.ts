@@ -1,12 +1,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ChatController, ContentError, socketOptions, tokenExpiresAt } from "../src/chat/controller";
-import { chat, FakeSocket, flush, msg } from "./fixtures";
+import { changed, chat, FakeSocket, FakeXhr, flush, msg } from "./fixtures";
 
 let counter = 0;
 
-function setup(getToken = vi.fn(async () => "token-1")) {
+function setup(getToken = vi.fn(async () => "token-1"), url?: string) {
   const socket = new FakeSocket();
   const controller = new ChatController({
+    url,
+    createXhr: () => new FakeXhr(),
     getToken,
     socketFactory: (_url, options) => {
       socket.auth = options.auth;
@@ -19,8 +21,8 @@ function setup(getToken = vi.fn(async () => "token-1")) {
 }
 
 /** Connect and open the direct chat with bob (chat c1 holding seq 1..3). */
-async function connectedWithChat(over: Parameters<typeof chat>[0] = {}) {
-  const ctx = setup();
+async function connectedWithChat(over: Parameters<typeof chat>[0] = {}, url?: string) {
+  const ctx = setup(undefined, url);
   const opened = ctx.controller.openDirectChat("bob");
   ctx.socket.open();
   const join = ctx.socket.take("join_chat");
@@ -268,5 +270,193 @@ describe("the default socket", () => {
     expect(options.tryAllTransports).toBe(true);
     expect(options.withCredentials).toBe(true);
     expect(options.autoConnect).toBe(false);
+  });
+});
+
+describe("ChatController: message changes (v1.1)", () => {
+  it("edits, deletes and reacts with acks that update the message", async () => {
+    const { socket, controller } = await connectedWithChat();
+    const edit = controller.editMessage("c1", "m2", "fixed");
+    const e = socket.take("edit_message");
+    expect(e.payload).toEqual({ chatId: "c1", messageId: "m2", content: "fixed" });
+    e.ack(null, { ok: true, message: changed(2, 4, { content: "fixed", editedAt: "2026-11-26T07:10:00.000Z" }) });
+    expect((await edit).content).toBe("fixed");
+    expect(controller.getState().chats.c1?.messages[1]?.content).toBe("fixed");
+
+    const react = controller.react("c1", "m1", "👍", true);
+    const r = socket.take("react");
+    expect(r.payload).toEqual({ chatId: "c1", messageId: "m1", emoji: "👍", add: true });
+    r.ack(null, { ok: true, message: changed(1, 5, { reactions: [{ emoji: "👍", count: 1, userIds: ["alice"], mine: true }] }) });
+    await react;
+    expect(controller.getState().chats.c1?.messages[0]?.reactions?.[0]?.mine).toBe(true);
+
+    const del = controller.deleteMessage("c1", "m2");
+    const d = socket.take("delete_message");
+    expect(d.payload).toEqual({ chatId: "c1", messageId: "m2" });
+    d.ack(null, { ok: true, message: changed(2, 6, { content: "", deleted: true }) });
+    await del;
+    expect(controller.getState().chats.c1?.messages[1]?.deleted).toBe(true);
+  });
+
+  it("a refused change rejects with the protocol's code and is kept as lastError", async () => {
+    const { socket, controller } = await connectedWithChat();
+    const edit = controller.editMessage("c1", "m1", "not mine");
+    socket.take("edit_message").ack(null, { ok: false, error: { code: "FORBIDDEN", message: "only the author edits" } });
+    await expect(edit).rejects.toMatchObject({ code: "FORBIDDEN", message: "only the author edits" });
+    expect(controller.getState().lastError?.code).toBe("FORBIDDEN");
+    await expect(controller.editMessage("c1", "m1", "  ")).rejects.toBeInstanceOf(ContentError);
+    socket.drop();
+    await expect(controller.react("c1", "m1", "👍")).rejects.toMatchObject({ code: "OFFLINE" });
+  });
+
+  it("applies live message_updated events", async () => {
+    const { socket, controller } = await connectedWithChat();
+    socket.fire("message_updated", { chatId: "c1", seq: 4, message: changed(3, 4, { content: "edited" }), change: { type: "edit", userId: "bob" } });
+    const c = controller.getState().chats.c1!;
+    expect(c.messages[2]?.content).toBe("edited");
+    expect(c.syncedSeq).toBe(4);
+  });
+
+  it("a change seq ahead of the chat is fetched with get_messages afterSeq, updates applied", async () => {
+    const { socket, controller } = await connectedWithChat();
+    socket.fire("message_updated", { chatId: "c1", seq: 6, message: changed(1, 6, { content: "e1" }), change: { type: "edit", userId: "bob" } });
+    await flush();
+    const fetch = socket.take("get_messages");
+    expect(fetch.payload).toMatchObject({ chatId: "c1", afterSeq: 3 });
+    fetch.ack(null, { ok: true, messages: [msg(5)], updates: [changed(2, 4, { content: "e2" })], hasMore: false });
+    await flush();
+    const c = controller.getState().chats.c1!;
+    expect(c.messages.map((m) => m.content)).toEqual(["e1", "e2", "message 3", "message 5"]);
+    expect(c).toMatchObject({ syncedSeq: 6, gap: false });
+  });
+
+  it("a reconnect's join_chat {sinceSeq} answer applies its updates", async () => {
+    const { socket, controller } = await connectedWithChat();
+    socket.drop();
+    socket.open();
+    const rejoin = socket.take("join_chat");
+    expect(rejoin.payload).toEqual({ chatId: "c1", sinceSeq: 3 });
+    rejoin.ack(null, { ok: true, chat: chat({ lastSeq: 3 }), messages: [], updates: [changed(2, 5, { content: "", deleted: true })], hasMore: false });
+    await flush();
+    expect(controller.getState().chats.c1).toMatchObject({ syncedSeq: 5, gap: false });
+    expect(controller.getState().chats.c1?.messages[1]?.deleted).toBe(true);
+  });
+
+  it("reopening a direct chat it left asks only for what it lacks (sinceSeq)", async () => {
+    const { socket, controller } = await connectedWithChat();
+    const left = controller.leaveChat("c1");
+    socket.answerAll("leave_chat", () => ({ ok: true }));
+    await left;
+    const opened = controller.openDirectChat("bob");
+    const join = socket.take("join_chat");
+    expect(join.payload).toEqual({ recipientId: "bob", sinceSeq: 3 });
+    join.ack(null, { ok: true, chat: chat({ lastSeq: 4 }), messages: [msg(4)], updates: [changed(1, 5, { content: "e" })], hasMore: false });
+    expect(await opened).toBe("c1");
+    expect(controller.getState().chats.c1).toMatchObject({ syncedSeq: 5, joined: true });
+  });
+
+  it("replies: send_message carries replyTo, the pending message quotes it", async () => {
+    const { socket, controller } = await connectedWithChat();
+    controller.sendMessage("c1", "yes!", { replyTo: "m3" });
+    expect(controller.getState().chats.c1?.pending[0]?.replyTo).toEqual({ id: "m3", senderId: "bob", snippet: "message 3" });
+    await flush();
+    expect(socket.take("send_message").payload).toMatchObject({ chatId: "c1", content: "yes!", replyTo: "m3" });
+  });
+});
+
+describe("ChatController: attachments", () => {
+  const png = () => new File([new Uint8Array(100)], "cat.png", { type: "image/png" });
+
+  afterEach(() => {
+    FakeXhr.made = [];
+  });
+
+  /** attach() and answer its request_upload with `upload`. */
+  async function attached(upload: Record<string, unknown>, url: string | null = "https://chat.example.com") {
+    const ctx = await connectedWithChat({}, url ?? undefined);
+    const uploadId = ctx.controller.attach("c1", png());
+    expect(ctx.controller.getState().uploads[uploadId]).toMatchObject({ status: "requesting", fileName: "cat.png", size: 100 });
+    const ask = ctx.socket.take("request_upload");
+    expect(ask.payload).toEqual({ chatId: "c1", fileName: "cat.png", contentType: "image/png", size: 100 });
+    ask.ack(null, { ok: true, attachmentId: "a1", upload, expiresAt: "2026-11-26T08:00:00.000Z" });
+    await flush();
+    return { ...ctx, uploadId, xhr: FakeXhr.made.at(-1)! };
+  }
+
+  it("embedded mode: PUTs the bytes with the slot's headers to the server's URL, with progress, then sends attachmentIds", async () => {
+    const { socket, controller, uploadId, xhr } = await attached({
+      method: "PUT",
+      url: "/v1/uploads/a1?exp=1&sig=abc",
+      fields: {},
+      headers: { "Content-Type": "image/png" },
+    });
+    expect(xhr.method).toBe("PUT");
+    expect(xhr.url).toBe("https://chat.example.com/v1/uploads/a1?exp=1&sig=abc");
+    expect(xhr.headers).toEqual({ "Content-Type": "image/png" });
+    expect(xhr.body).toBeInstanceOf(Blob);
+    expect(controller.getState().uploads[uploadId]).toMatchObject({ status: "uploading", attachmentId: "a1" });
+    xhr.progress(40, 100);
+    expect(controller.getState().uploads[uploadId]?.loaded).toBe(40);
+    xhr.respond(204);
+    await flush();
+    expect(controller.getState().uploads[uploadId]).toMatchObject({ status: "uploaded", loaded: 100 });
+
+    controller.sendMessage("c1", "", { uploadIds: [uploadId], replyTo: "m1" });
+    expect(controller.getState().uploads).toEqual({});
+    expect(controller.getState().chats.c1?.pending[0]?.attachments).toEqual([{ id: "a1", name: "cat.png", contentType: "image/png", size: 100 }]);
+    await flush();
+    const send = socket.take("send_message");
+    expect(send.payload).toMatchObject({ chatId: "c1", content: "", attachmentIds: ["a1"], replyTo: "m1" });
+  });
+
+  it("S3: POSTs a multipart form, the fields first and the file last as `file`", async () => {
+    const fields = { key: "chats/c1/a1", policy: "p", "x-amz-signature": "s" };
+    const { controller, uploadId, xhr } = await attached({ method: "POST", url: "https://bucket.s3.amazonaws.com/", fields, headers: {} });
+    expect(xhr.method).toBe("POST");
+    expect(xhr.url).toBe("https://bucket.s3.amazonaws.com/");
+    expect(xhr.headers).toEqual({});
+    const form = xhr.body as FormData;
+    expect([...form.keys()]).toEqual(["key", "policy", "x-amz-signature", "file"]);
+    expect((form.get("file") as File).size).toBe(100);
+    xhr.respond(204);
+    await flush();
+    expect(controller.getState().uploads[uploadId]?.status).toBe("uploaded");
+  });
+
+  it("a refused upload fails with the protocol's code (JSON from this server, the status from S3)", async () => {
+    const first = await attached({ method: "PUT", url: "/v1/uploads/a1", headers: {} });
+    first.xhr.respond(413, JSON.stringify({ error: { code: "TOO_LARGE", message: "over the declared size" } }));
+    await flush();
+    expect(first.controller.getState().uploads[first.uploadId]).toMatchObject({ status: "failed", error: { code: "TOO_LARGE", message: "over the declared size" } });
+    expect(() => first.controller.sendMessage("c1", "x", { uploadIds: [first.uploadId] })).toThrow(/not an uploaded attachment/);
+
+    const s3 = await attached({ method: "POST", url: "https://bucket.s3.amazonaws.com/", fields: {} });
+    s3.xhr.respond(403, "<Error><Code>AccessDenied</Code><Message>Policy expired</Message></Error>");
+    await flush();
+    expect(s3.controller.getState().uploads[s3.uploadId]).toMatchObject({ status: "failed", error: { code: "FORBIDDEN", message: "Policy expired" } });
+  });
+
+  it("a refused request_upload fails the upload without sending anything", async () => {
+    const { socket, controller } = await connectedWithChat();
+    const uploadId = controller.attach("c1", png());
+    socket.take("request_upload").ack(null, { ok: false, error: { code: "INVALID", message: "type not allowed" } });
+    await flush();
+    expect(controller.getState().uploads[uploadId]).toMatchObject({ status: "failed", error: { code: "INVALID" } });
+    expect(FakeXhr.made).toEqual([]);
+  });
+
+  it("cancel aborts the upload and forgets it, with no error shown", async () => {
+    const { controller, uploadId, xhr } = await attached({ method: "PUT", url: "/v1/uploads/a1", headers: {} });
+    xhr.progress(10, 100);
+    controller.cancelUpload(uploadId);
+    await flush();
+    expect(xhr.aborted).toBe(true);
+    expect(controller.getState().uploads).toEqual({});
+    expect(controller.getState().lastError).toBeNull();
+  });
+
+  it("a relative URL resolves against the page when the hook was given no server URL", async () => {
+    const { xhr } = await attached({ method: "PUT", url: "/v1/uploads/a1", headers: {} }, null);
+    expect(xhr.url).toBe(new URL("/v1/uploads/a1", window.location.href).toString());
   });
 });

@@ -134,3 +134,58 @@ export class FakeSocket implements ChatSocket {
 }
 
 export const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** The state of message `seq` after a change at `changeSeq` (v1.1 fields). */
+export function changed(seq: number, changeSeq: number, over: Partial<Message> = {}): Message {
+  return msg(seq, { changeSeq, editedAt: null, deleted: false, replyTo: null, reactions: [], attachments: [], ...over });
+}
+
+/** A fake XMLHttpRequest: records what was sent; the test plays the server with progress/respond. */
+export class FakeXhr {
+  static made: FakeXhr[] = [];
+  method = "";
+  url = "";
+  headers: Record<string, string> = {};
+  body: Blob | FormData | null = null;
+  aborted = false;
+  status = 0;
+  responseText = "";
+  readonly upload: { onprogress: ((e: { loaded: number; total: number; lengthComputable: boolean }) => void) | null } = { onprogress: null };
+  onload: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  onabort: (() => void) | null = null;
+  ontimeout: (() => void) | null = null;
+
+  constructor() {
+    FakeXhr.made.push(this);
+  }
+
+  open(method: string, url: string) {
+    this.method = method;
+    this.url = url;
+  }
+
+  setRequestHeader(name: string, value: string) {
+    this.headers[name] = value;
+  }
+
+  send(body: Blob | FormData) {
+    this.body = body;
+  }
+
+  abort() {
+    this.aborted = true;
+    this.onabort?.();
+  }
+
+  // ---- the test's side
+  progress(loaded: number, total: number) {
+    this.upload.onprogress?.({ loaded, total, lengthComputable: true });
+  }
+
+  respond(status: number, body = "") {
+    this.status = status;
+    this.responseText = body;
+    this.onload?.();
+  }
+}

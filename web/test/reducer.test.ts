@@ -15,8 +15,10 @@ import {
   selectReadTarget,
   selectTimeline,
   selectTypingUsers,
+  selectUploads,
 } from "../src/chat/selectors";
-import { chat, msg } from "./fixtures";
+import type { Message, MessageChange } from "../src/chat/protocol";
+import { changed, chat, msg } from "./fixtures";
 
 function run(...actions: ChatAction[]): ChatClientState {
   return actions.reduce(chatReducer, initialState);
@@ -398,5 +400,221 @@ describe("handshake refusals", () => {
     expect(s.connectError?.code).toBe("UNAUTHORIZED");
     s = chatReducer(s, { type: "connection", state: "connected" });
     expect(s.connectError).toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------- v1.1: message changes
+
+/** A live message_updated for `message` (its changeSeq is the change's seq). */
+function updated(message: Message, change: MessageChange = { type: "edit", userId: "bob" }): ChatAction {
+  return { type: "message_updated", event: { chatId: "c1", seq: message.changeSeq!, message, change } };
+}
+
+const byId = (s: ChatClientState, id: string) => c1(s).messages.find((m) => m.id === id);
+const mineOf = (s: ChatClientState, id: string, emoji: string) => byId(s, id)?.reactions?.find((r) => r.emoji === emoji)?.mine;
+
+describe("message changes: the state with the highest changeSeq wins", () => {
+  it("applies a live edit and shows it edited", () => {
+    const s = chatReducer(joined(), updated(changed(2, 4, { senderId: "alice", content: "fixed", editedAt: "2026-11-26T07:05:00.000Z" })));
+    expect(byId(s, "m2")?.content).toBe("fixed");
+    const item = selectTimeline(c1(s), "alice").find((i) => i.key === "m2")!;
+    expect(item).toMatchObject({ content: "fixed", editedAt: "2026-11-26T07:05:00.000Z", deleted: false });
+  });
+
+  it("ignores an older state that arrives after a newer one (out of order)", () => {
+    let s = chatReducer(joined(), updated(changed(1, 6, { content: "second edit" })));
+    s = chatReducer(s, updated(changed(1, 5, { content: "first edit" })));
+    expect(byId(s, "m1")?.content).toBe("second edit");
+    // the original, from a late page or ack, does not win either
+    s = chatReducer(s, { type: "older_loaded", chatId: "c1", messages: [msg(1)], hasMore: false });
+    expect(byId(s, "m1")?.content).toBe("second edit");
+  });
+
+  it("a deletion is a tombstone: no text, reply, attachments or reactions", () => {
+    const s = chatReducer(joined(), updated(changed(3, 4, { content: "", deleted: true }), { type: "delete", userId: "bob" }));
+    const item = selectTimeline(c1(s), "alice").find((i) => i.key === "m3")!;
+    expect(item).toMatchObject({ deleted: true, content: "", reactions: [], attachments: [], replyTo: null });
+    expect(seqs(s)).toEqual([1, 2, 3]);
+  });
+
+  it("an edit of a message not received yet brings the message in its current state", () => {
+    const s = chatReducer(joined(), updated(changed(4, 5, { content: "edited before I saw it" })));
+    expect(seqs(s)).toEqual([1, 2, 3, 4]);
+    expect(c1(s)).toMatchObject({ syncedSeq: 5, gap: false });
+  });
+
+  it("a change to a message older than the loaded history waits, and applies when that page loads", () => {
+    let s = run(...online, { type: "chat_joined", chat: chat({ lastSeq: 60 }), messages: [msg(59), msg(60)], hasMore: true });
+    s = chatReducer(s, updated(changed(10, 61, { content: "old one, edited" })));
+    expect(seqs(s)).toEqual([59, 60]);
+    expect(c1(s)).toMatchObject({ syncedSeq: 61, gap: false });
+    s = chatReducer(s, { type: "older_loaded", chatId: "c1", messages: [msg(10), msg(58)], hasMore: false });
+    expect(byId(s, "m10")?.content).toBe("old one, edited");
+    expect(c1(s).detached).toEqual({});
+  });
+});
+
+describe("message changes: seqs, gaps and recovery", () => {
+  it("a live change with seq syncedSeq + 1 advances syncedSeq like a message does", () => {
+    let s = chatReducer(joined(), updated(changed(1, 4, { content: "edit" })));
+    expect(c1(s)).toMatchObject({ syncedSeq: 4, gap: false, seenChangeSeqs: [] });
+    s = chatReducer(s, { type: "message_received", message: msg(5), now: 0 });
+    expect(c1(s)).toMatchObject({ syncedSeq: 5, gap: false });
+  });
+
+  it("a change further ahead is a gap: get_messages afterSeq, whose updates and messages settle it", () => {
+    let s = chatReducer(joined(), updated(changed(1, 7, { content: "edit" })));
+    expect(c1(s)).toMatchObject({ syncedSeq: 3, gap: true, seenChangeSeqs: [7] });
+    expect(selectGapFetches(s, 0)).toEqual([{ chatId: "c1", afterSeq: 3 }]);
+    s = chatReducer(s, { type: "fetch_started", chatId: "c1" });
+    s = chatReducer(s, {
+      type: "messages_fetched",
+      chatId: "c1",
+      messages: [msg(4), changed(5, 6, { content: "", deleted: true })],
+      updates: [changed(1, 7, { content: "edit" })],
+      hasMore: false,
+    });
+    expect(seqs(s)).toEqual([1, 2, 3, 4, 5]);
+    expect(byId(s, "m5")?.deleted).toBe(true);
+    expect(c1(s)).toMatchObject({ syncedSeq: 7, gap: false, seenChangeSeqs: [] });
+    expect(selectGapFetches(s, 0)).toEqual([]);
+  });
+
+  it("a missed change found by the gap fill: its seq counts as seen", () => {
+    let s = chatReducer(joined(), { type: "message_received", message: msg(6), now: 0 });
+    s = chatReducer(s, { type: "messages_fetched", chatId: "c1", messages: [msg(6)], updates: [changed(2, 4, { content: "x" }), changed(1, 5, { content: "y" })], hasMore: false });
+    expect(c1(s)).toMatchObject({ syncedSeq: 6, gap: false });
+    expect([byId(s, "m1")?.content, byId(s, "m2")?.content]).toEqual(["y", "x"]);
+    s = chatReducer(s, updated(changed(3, 7, { content: "z" })));
+    expect(c1(s)).toMatchObject({ syncedSeq: 7, gap: false });
+  });
+
+  it("with hasMore, continues after C: the highest of the message seqs and the updates' changeSeqs", () => {
+    let s = chatReducer(joined(), { type: "connection", state: "reconnecting" });
+    s = chatReducer(s, { type: "connection", state: "connected" });
+    s = chatReducer(s, {
+      type: "chat_joined",
+      chat: chat({ lastSeq: 900 }),
+      messages: [msg(4), msg(5)],
+      updates: [changed(1, 6, { content: "edited" }), changed(2, 9, { senderId: "alice", content: "" , deleted: true })],
+      hasMore: true,
+      sinceSeq: 3,
+    });
+    expect(byId(s, "m1")?.content).toBe("edited");
+    expect(byId(s, "m2")?.deleted).toBe(true);
+    expect(c1(s)).toMatchObject({ syncedSeq: 9, gap: true });
+    expect(selectGapFetches(s, 0)).toEqual([{ chatId: "c1", afterSeq: 9 }]);
+    // an answer cut at its message limit: C is its last message
+    s = chatReducer(s, { type: "fetch_started", chatId: "c1" });
+    s = chatReducer(s, { type: "messages_fetched", chatId: "c1", messages: [msg(10), changed(11, 14)], updates: [], hasMore: true });
+    expect(selectGapFetches(s, 0)).toEqual([{ chatId: "c1", afterSeq: 11 }]);
+    s = chatReducer(s, { type: "fetch_started", chatId: "c1" });
+    s = chatReducer(s, { type: "messages_fetched", chatId: "c1", messages: [msg(12)], updates: [changed(11, 14)], hasMore: false });
+    expect(c1(s)).toMatchObject({ syncedSeq: 14, gap: false });
+  });
+
+  it("without hasMore, a rejoin marks synced up to the last change, beyond the chat's lastSeq", () => {
+    const s = chatReducer(joined(), {
+      type: "chat_joined",
+      chat: chat({ lastSeq: 4 }),
+      messages: [msg(4)],
+      updates: [changed(2, 6, { senderId: "alice", content: "later" })],
+      hasMore: false,
+      sinceSeq: 3,
+    });
+    expect(c1(s)).toMatchObject({ syncedSeq: 6, gap: false });
+    const next = chatReducer(s, { type: "message_received", message: msg(7), now: 0 });
+    expect(c1(next)).toMatchObject({ syncedSeq: 7, gap: false });
+  });
+
+  it("a first join counts the changes its messages show (no gap at the next change)", () => {
+    let s = run(...online, { type: "chat_joined", chat: chat({ lastSeq: 2 }), messages: [msg(1), changed(2, 3, { content: "e" })], hasMore: false });
+    expect(c1(s).syncedSeq).toBe(3);
+    s = chatReducer(s, updated(changed(1, 4, { content: "f" })));
+    expect(c1(s)).toMatchObject({ syncedSeq: 4, gap: false });
+  });
+});
+
+describe("message changes: mine", () => {
+  const thumbs = (count: number, userIds: string[], mine?: boolean) => ({ emoji: "👍", count, userIds, ...(mine === undefined ? {} : { mine }) });
+  const heart = (count: number, userIds: string[], mine?: boolean) => ({ emoji: "❤️", count, userIds, ...(mine === undefined ? {} : { mine }) });
+  const many = (n: number) => Array.from({ length: n }, (_, i) => `u${String(i).padStart(2, "0")}`);
+
+  it("is exact from an ack (message_changed)", () => {
+    const s = chatReducer(joined(), { type: "message_changed", message: changed(1, 4, { reactions: [thumbs(1, ["alice"], true)] }) });
+    expect(mineOf(s, "m1", "👍")).toBe(true);
+  });
+
+  it("from a live event by the user: exact for its emoji", () => {
+    let s = chatReducer(joined(), updated(changed(1, 4, { reactions: [thumbs(21, many(20))] }), { type: "react", userId: "alice", emoji: "👍", add: true }));
+    expect(mineOf(s, "m1", "👍")).toBe(true);
+    // removed on another device, others' 👍 stay
+    s = chatReducer(s, updated(changed(1, 5, { reactions: [thumbs(20, many(20))] }), { type: "react", userId: "alice", emoji: "👍", add: false }));
+    expect(mineOf(s, "m1", "👍")).toBe(false);
+  });
+
+  it("from someone else's live event: what was known stays when userIds cannot tell", () => {
+    // known exactly: alice reacted 👍, among 25 (userIds holds only 20, not her)
+    let s = chatReducer(joined(), { type: "message_changed", message: changed(1, 4, { reactions: [thumbs(25, many(20), true)] }) });
+    s = chatReducer(s, updated(changed(1, 5, { reactions: [thumbs(26, many(20)), heart(1, ["bob"])] }), { type: "react", userId: "bob", emoji: "❤️", add: true }));
+    expect(mineOf(s, "m1", "👍")).toBe(true);
+    expect(mineOf(s, "m1", "❤️")).toBe(false);
+    // an edit keeps them too
+    s = chatReducer(s, updated(changed(1, 6, { content: "e", reactions: [thumbs(26, many(20)), heart(1, ["bob"])] })));
+    expect(mineOf(s, "m1", "👍")).toBe(true);
+  });
+
+  it("from someone else's live event: userIds decides when it names the user or is complete", () => {
+    let s = chatReducer(joined(), updated(changed(1, 4, { reactions: [thumbs(2, ["alice", "bob"])] }), { type: "react", userId: "bob", emoji: "👍", add: true }));
+    expect(mineOf(s, "m1", "👍")).toBe(true);
+    s = chatReducer(s, updated(changed(1, 5, { reactions: [thumbs(1, ["bob"])] }), { type: "react", userId: "carol", emoji: "👍", add: false }));
+    expect(mineOf(s, "m1", "👍")).toBe(false);
+  });
+
+  it("a per-user answer at the same changeSeq corrects a derived mine", () => {
+    let s = chatReducer(joined(), updated(changed(1, 4, { reactions: [thumbs(25, many(20))] }), { type: "react", userId: "bob", emoji: "👍", add: true }));
+    expect(mineOf(s, "m1", "👍")).toBe(false);
+    s = chatReducer(s, { type: "messages_fetched", chatId: "c1", messages: [], updates: [changed(1, 4, { reactions: [thumbs(25, many(20), true)] })], hasMore: false });
+    expect(mineOf(s, "m1", "👍")).toBe(true);
+    // but a live event at that changeSeq does not undo it
+    const again = chatReducer(s, updated(changed(1, 4, { reactions: [thumbs(25, many(20))] }), { type: "react", userId: "bob", emoji: "👍", add: true }));
+    expect(mineOf(again, "m1", "👍")).toBe(true);
+  });
+});
+
+describe("replies and attachments", () => {
+  it("a pending reply shows its quote and attachments until acked", () => {
+    const s = chatReducer(joined(), {
+      type: "send_queued",
+      chatId: "c1",
+      clientMessageId: "k1",
+      content: "",
+      senderId: "alice",
+      createdAt: "2026-11-26T08:00:00.000Z",
+      replyTo: { id: "m1", senderId: "bob", snippet: "message 1" },
+      attachments: [{ id: "a1", name: "cat.png", contentType: "image/png", size: 68 }],
+    });
+    const item = selectTimeline(c1(s), "alice").at(-1)!;
+    expect(item).toMatchObject({ status: "pending", replyTo: { id: "m1", snippet: "message 1" }, attachments: [{ name: "cat.png", url: null }] });
+  });
+
+  it("follows an upload from slot to progress to uploaded, and forgets it when removed", () => {
+    let s = run(...online, { type: "upload_started", uploadId: "u1", chatId: "c1", fileName: "cat.png", contentType: "image/png", size: 100 });
+    expect(selectUploads(s, "c1")).toMatchObject([{ status: "requesting", loaded: 0 }]);
+    s = chatReducer(s, { type: "upload_slot", uploadId: "u1", attachmentId: "a1" });
+    s = chatReducer(s, { type: "upload_progress", uploadId: "u1", loaded: 40 });
+    s = chatReducer(s, { type: "upload_progress", uploadId: "u1", loaded: 30 });
+    expect(s.uploads.u1).toMatchObject({ status: "uploading", attachmentId: "a1", loaded: 40 });
+    s = chatReducer(s, { type: "upload_done", uploadId: "u1" });
+    expect(s.uploads.u1).toMatchObject({ status: "uploaded", loaded: 100 });
+    expect(selectUploads(s, "c2")).toEqual([]);
+    s = chatReducer(s, { type: "upload_removed", uploadId: "u1" });
+    expect(s.uploads).toEqual({});
+    const failed = chatReducer(
+      run(...online, { type: "upload_started", uploadId: "u2", chatId: "c1", fileName: "big.png", contentType: "image/png", size: 1 }),
+      { type: "upload_failed", uploadId: "u2", error: { code: "TOO_LARGE", message: "over 10 MiB" } },
+    );
+    expect(failed.uploads.u2).toMatchObject({ status: "failed", error: { code: "TOO_LARGE" } });
+    expect(failed.lastError?.code).toBe("TOO_LARGE");
   });
 });

@@ -195,4 +195,20 @@ describe("useSocketChat: the original names", () => {
     expect(result.current.state.chats.c1!.unreadCount).toBe(0);
     expect(result.current.unreadCount).toBe(0);
   });
+
+  it("adds the message-change actions (v1.1), stable across renders", async () => {
+    const { result, rerender } = mount();
+    await connect();
+    const first = result.current;
+    rerender();
+    for (const name of ["editMessage", "deleteMessage", "react", "attach", "cancelUpload", "resolveUrl"] as const) {
+      expect(typeof result.current[name]).toBe("function");
+      expect(result.current[name]).toBe(first[name]);
+    }
+    act(() => {
+      void result.current.react("c1", "m1", "👍", true).catch(() => undefined);
+    });
+    expect(socket.take("react").payload).toEqual({ chatId: "c1", messageId: "m1", emoji: "👍", add: true });
+    expect(result.current.resolveUrl("/v1/attachments/c1/a1")).toBe(new URL("/v1/attachments/c1/a1", window.location.href).toString());
+  });
 });

@@ -12,15 +12,19 @@ import type {
   MarkReadAck,
   Message,
   MessagesReadEvent,
+  MessageUpdatedEvent,
   ProtocolError,
+  ReplyTo,
+  RequestUploadAck,
   SendMessageAck,
   ServerDrainingEvent,
   UnreadCountEvent,
   UserTypingEvent,
 } from "./protocol";
-import { contentProblem, isRetryable } from "./protocol";
-import { type ChatAction, type ChatClientState, chatReducer, initialState } from "./reducer";
+import { contentProblem, isRetryable, replySnippet } from "./protocol";
+import { type ChatAction, type ChatClientState, chatReducer, initialState, type PendingAttachment } from "./reducer";
 import { selectGapFetches, selectNextSend, selectNextWakeUp } from "./selectors";
+import { sendUpload, type UploadXhr } from "./upload";
 
 /** The part of socket.io-client's Socket the controller uses (a fake fits it in tests). */
 export interface ChatSocket {
@@ -62,6 +66,16 @@ export interface ChatControllerOptions {
   socketFactory?: (url: string | undefined, options: SocketFactoryOptions) => ChatSocket;
   now?: () => number;
   newClientMessageId?: () => string;
+  /** For tests: the XMLHttpRequest an upload uses. Default: `new XMLHttpRequest()`. */
+  createXhr?: () => UploadXhr;
+}
+
+/** What a message sent with `sendMessage` refers to besides its text (v1.1). */
+export interface SendOptions {
+  /** The id of the message this one replies to (a message of the same chat, not deleted). */
+  replyTo?: string | null;
+  /** Local ids of uploads of this chat that are `uploaded` (from `attach`); they are sent as attachmentIds. */
+  uploadIds?: string[];
 }
 
 export class RequestError extends Error implements ProtocolError {
@@ -170,6 +184,10 @@ export class ChatController {
   private readonly joinWaiters = new Map<string, ((chatId: string) => void)[]>();
   private readonly typingSent = new Map<string, { isTyping: boolean; at: number }>();
   private readonly handlers: [string, (...args: any[]) => void][];
+  private readonly url: string | undefined;
+  private readonly createXhr: () => UploadXhr;
+  /** Uploads in progress, by local id: aborting one cancels it. */
+  private readonly uploadAborts = new Map<string, AbortController>();
 
   constructor(options: ChatControllerOptions) {
     this.getTokenFn = options.getToken;
@@ -178,6 +196,8 @@ export class ChatController {
     this.ackTimeoutMs = options.ackTimeoutMs ?? 10000;
     this.reconnectionDelayMs = options.reconnectionDelayMs ?? 500;
     this.reconnectionDelayMaxMs = options.reconnectionDelayMaxMs ?? 5000;
+    this.url = options.url;
+    this.createXhr = options.createXhr ?? (() => new XMLHttpRequest() as unknown as UploadXhr);
     const factory = options.socketFactory ?? defaultSocketFactory;
     this.socket = factory(options.url, {
       path: options.path ?? "/socket.io/",
@@ -191,6 +211,7 @@ export class ChatController {
       ["connect_error", (err: Error & { data?: unknown }) => this.onConnectError(err)],
       ["connected", (e: ConnectedEvent) => this.dispatch({ type: "connected", userId: e.userId })],
       ["new_message", (m: Message) => this.dispatch({ type: "message_received", message: m, now: this.now() })],
+      ["message_updated", (e: MessageUpdatedEvent) => this.dispatch({ type: "message_updated", event: e })],
       [
         "message_sent",
         (e: { clientMessageId: string; message: Message }) =>
@@ -437,15 +458,19 @@ export class ChatController {
     for (const { chatId, afterSeq } of selectGapFetches(this.state, now)) {
       this.dispatch({ type: "fetch_started", chatId });
       this.request<GetMessagesAck>("get_messages", { chatId, afterSeq, limit: 100 }).then(
-        (ack) => this.dispatch({ type: "messages_fetched", chatId, messages: ack.messages, hasMore: ack.hasMore }),
+        (ack) =>
+          this.dispatch({ type: "messages_fetched", chatId, messages: ack.messages, hasMore: ack.hasMore, updates: ack.updates ?? [] }),
         (err: unknown) => this.dispatch({ type: "fetch_failed", chatId, now: this.now(), error: asError(err) }),
       );
     }
     const next = selectNextSend(this.state, now);
     if (next) {
-      const { clientMessageId, chatId, content } = next;
+      const { clientMessageId, chatId, content, replyTo, attachments } = next;
       this.dispatch({ type: "send_started", clientMessageId });
-      this.request<SendMessageAck>("send_message", { chatId, content, clientMessageId }).then(
+      const payload: Record<string, unknown> = { chatId, content, clientMessageId };
+      if (replyTo) payload.replyTo = replyTo.id;
+      if (attachments.length > 0) payload.attachmentIds = attachments.map((a) => a.id);
+      this.request<SendMessageAck>("send_message", payload).then(
         (ack) => this.dispatch({ type: "send_acked", clientMessageId, message: ack.message }),
         (err: unknown) => {
           const error = asError(err);
@@ -493,8 +518,19 @@ export class ChatController {
   }
 
   private async joinDirect(recipientId: string): Promise<string> {
-    const ack = await this.request<JoinChatAck>("join_chat", { recipientId });
-    this.dispatch({ type: "chat_joined", chat: ack.chat, messages: ack.messages, hasMore: ack.hasMore, recipientId });
+    // A direct chat known from before (left, then opened again) asks only for what it lacks.
+    const known = this.state.chats[this.state.directChats[recipientId] ?? ""];
+    const sinceSeq = known?.loaded ? known.syncedSeq : undefined;
+    const ack = await this.request<JoinChatAck>("join_chat", sinceSeq === undefined ? { recipientId } : { recipientId, sinceSeq });
+    this.dispatch({
+      type: "chat_joined",
+      chat: ack.chat,
+      messages: ack.messages,
+      hasMore: ack.hasMore,
+      recipientId,
+      sinceSeq,
+      updates: ack.updates ?? [],
+    });
     for (const resolve of this.joinWaiters.get(recipientId) ?? []) resolve(ack.chat.id);
     this.joinWaiters.delete(recipientId);
     void this.refreshPresence(ack.chat.id);
@@ -511,7 +547,7 @@ export class ChatController {
     const chat = this.state.chats[chatId];
     const sinceSeq = chat?.loaded ? chat.syncedSeq : undefined;
     const ack = await this.request<JoinChatAck>("join_chat", sinceSeq === undefined ? { chatId } : { chatId, sinceSeq });
-    this.dispatch({ type: "chat_joined", chat: ack.chat, messages: ack.messages, hasMore: ack.hasMore, sinceSeq });
+    this.dispatch({ type: "chat_joined", chat: ack.chat, messages: ack.messages, hasMore: ack.hasMore, sinceSeq, updates: ack.updates ?? [] });
     void this.refreshPresence(chatId);
   }
 
@@ -523,21 +559,125 @@ export class ChatController {
     if (this.socket.connected) await this.request("leave_chat", { chatId }).catch(() => undefined);
   }
 
-  /** Queue a message (shown at once as pending); returns its clientMessageId. Throws ContentError. */
-  sendMessage(chatId: string, content: string): string {
-    const problem = contentProblem(content);
+  /**
+   * Queue a message (shown at once as pending); returns its clientMessageId. Throws ContentError.
+   * `options.replyTo` quotes a message; `options.uploadIds` sends uploaded attachments (the text
+   * may then be empty) and takes them out of `state.uploads`.
+   */
+  sendMessage(chatId: string, content: string, options: SendOptions = {}): string {
+    const uploads = (options.uploadIds ?? []).map((id) => {
+      const upload = this.state.uploads[id];
+      if (!upload || upload.chatId !== chatId || upload.status !== "uploaded" || !upload.attachmentId) {
+        throw new Error(`upload ${id} is not an uploaded attachment of chat ${chatId}`);
+      }
+      return upload;
+    });
+    const problem = contentProblem(content, uploads.length > 0);
     if (problem) throw new ContentError(problem);
+    const attachments: PendingAttachment[] = uploads.map((u) => ({
+      id: u.attachmentId!,
+      name: u.fileName,
+      contentType: u.contentType,
+      size: u.size,
+    }));
     const clientMessageId = this.newId();
     this.dispatch({
       type: "send_queued",
       chatId,
       clientMessageId,
-      content,
+      content: content.trim().length === 0 && attachments.length > 0 ? "" : content,
       senderId: this.state.me ?? "",
       createdAt: new Date(this.now()).toISOString(),
+      replyTo: options.replyTo ? this.quote(chatId, options.replyTo) : null,
+      attachments,
     });
+    for (const u of uploads) this.dispatch({ type: "upload_removed", uploadId: u.id });
     this.setTyping(chatId, false);
     return clientMessageId;
+  }
+
+  /** The quoted message as the server will quote it (shown while the reply is pending). */
+  private quote(chatId: string, messageId: string): ReplyTo {
+    const m = this.state.chats[chatId]?.messages.find((x) => x.id === messageId);
+    return { id: messageId, senderId: m?.senderId ?? "", snippet: m ? replySnippet(m) : "" };
+  }
+
+  /** Edit one's own message (edit_message); resolves with its new state. Rejects with ContentError or RequestError. */
+  async editMessage(chatId: string, messageId: string, content: string): Promise<Message> {
+    const problem = contentProblem(content);
+    if (problem) throw new ContentError(problem);
+    return this.changeMessage("edit_message", { chatId, messageId, content });
+  }
+
+  /** Delete one's own message (delete_message); resolves with the tombstone. Rejects with RequestError. */
+  deleteMessage(chatId: string, messageId: string): Promise<Message> {
+    return this.changeMessage("delete_message", { chatId, messageId });
+  }
+
+  /** Add (or with `add: false` remove) one's reaction `emoji`; resolves with the message's new state. */
+  react(chatId: string, messageId: string, emoji: string, add = true): Promise<Message> {
+    return this.changeMessage("react", { chatId, messageId, emoji, add });
+  }
+
+  private async changeMessage(event: string, payload: Record<string, unknown>): Promise<Message> {
+    try {
+      const ack = await this.request<{ message: Message }>(event, payload);
+      this.dispatch({ type: "message_changed", message: ack.message });
+      return ack.message;
+    } catch (err) {
+      const error = asError(err);
+      this.dispatch({ type: "error", error });
+      throw err instanceof RequestError ? err : new RequestError(error);
+    }
+  }
+
+  /** `url` (an upload slot's, an attachment's) made absolute against the chat server's URL. */
+  resolveUrl = (url: string): string => {
+    const base = this.url ?? (typeof window !== "undefined" ? window.location.href : undefined);
+    try {
+      return base === undefined ? url : new URL(url, base).toString();
+    } catch {
+      return url;
+    }
+  };
+
+  /**
+   * Start attaching `file` to a message of `chatId`: request_upload, then the upload with
+   * progress. Returns the upload's local id; follow it in `state.uploads[id]` (status
+   * `uploaded`, then send it with `sendMessage(chatId, text, { uploadIds: [id] })`, or
+   * `failed` with its error). `fileName` defaults to the File's name.
+   */
+  attach(chatId: string, file: Blob, fileName?: string): string {
+    const uploadId = this.newId();
+    const name = fileName ?? (file as Partial<File>).name ?? "file";
+    const contentType = file.type || "application/octet-stream";
+    const abort = new AbortController();
+    this.uploadAborts.set(uploadId, abort);
+    this.dispatch({ type: "upload_started", uploadId, chatId, fileName: name, contentType, size: file.size });
+    void this.runUpload(uploadId, chatId, file, name, contentType, abort.signal);
+    return uploadId;
+  }
+
+  private async runUpload(uploadId: string, chatId: string, file: Blob, fileName: string, contentType: string, signal: AbortSignal) {
+    try {
+      const ack = await this.request<RequestUploadAck>("request_upload", { chatId, fileName, contentType, size: file.size });
+      if (signal.aborted) return;
+      this.dispatch({ type: "upload_slot", uploadId, attachmentId: ack.attachmentId });
+      const onProgress = (loaded: number) => this.dispatch({ type: "upload_progress", uploadId, loaded });
+      await sendUpload(this.createXhr(), this.resolveUrl(ack.upload.url), ack.upload, file, onProgress, signal);
+      if (!signal.aborted) this.dispatch({ type: "upload_done", uploadId });
+    } catch (err) {
+      if (!signal.aborted) this.dispatch({ type: "upload_failed", uploadId, error: asError(err) });
+    } finally {
+      this.uploadAborts.delete(uploadId);
+    }
+  }
+
+  /** Stop an upload (if it is still going) and forget it. */
+  cancelUpload(uploadId: string): void {
+    this.uploadAborts.get(uploadId)?.abort();
+    this.uploadAborts.delete(uploadId);
+    this.dispatch({ type: "upload_removed", uploadId });
   }
 
   retrySend(clientMessageId: string): void {

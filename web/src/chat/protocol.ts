@@ -1,4 +1,4 @@
-// Wire types of protocol version 1 (docs/protocol.md). Only what the client reads.
+// Wire types of protocol version 1 and 1.1 (docs/protocol.md). Only what the client reads.
 
 export type ErrorCode =
   | "UNAUTHORIZED"
@@ -9,9 +9,11 @@ export type ErrorCode =
   | "RATE_LIMITED"
   | "UNAVAILABLE"
   | "INTERNAL"
-  // Client-side codes: the ack never came, or there was no connection to send on.
+  // Client-side codes: the ack never came, or there was no connection to send on;
+  // an upload the user cancelled.
   | "TIMEOUT"
-  | "OFFLINE";
+  | "OFFLINE"
+  | "CANCELLED";
 
 export interface ProtocolError {
   code: ErrorCode | string;
@@ -26,6 +28,77 @@ export interface Message {
   content: string;
   clientMessageId?: string | null;
   createdAt: string;
+  // Version 1.1: always sent by this server; optional so that a v1 server's messages fit.
+  /** null, or the time of the last edit. */
+  editedAt?: string | null;
+  /** A tombstone: content "", no replyTo, attachments or reactions. */
+  deleted?: boolean;
+  replyTo?: ReplyTo | null;
+  /** Most reacted first. */
+  reactions?: Reaction[];
+  attachments?: Attachment[];
+  /** The seq of the message's latest change; its own seq when never changed. */
+  changeSeq?: number;
+}
+
+/** The quoted message, as it was when the reply was sent. */
+export interface ReplyTo {
+  id: string;
+  senderId: string;
+  /** Its first 100 code points, or its first attachment's name when it had no text. */
+  snippet: string;
+}
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  /** At most 20, sorted: a complete list only when its length equals `count`. */
+  userIds: string[];
+  /** Did the current user react with it: exact in per-user answers, derived for live events. */
+  mine?: boolean;
+}
+
+export interface Attachment {
+  id: string;
+  name: string;
+  contentType: string;
+  size: number;
+  /** Images only. */
+  width?: number | null;
+  height?: number | null;
+  /** Signed, expiring, relative to the chat server unless it has a public URL. */
+  url: string;
+}
+
+export interface MessageChange {
+  type: "edit" | "delete" | "react";
+  userId: string;
+  /** Reactions only. */
+  emoji?: string;
+  add?: boolean;
+}
+
+/** `message_updated`: sent to every member, the acting socket included, without `mine`. */
+export interface MessageUpdatedEvent {
+  chatId: string;
+  /** The change's seq (= message.changeSeq), from the chat's message counter. */
+  seq: number;
+  message: Message;
+  change: MessageChange;
+}
+
+export interface UploadSlot {
+  /** "POST" (a presigned S3 form: fields, then the file as `file`) or "PUT" (raw bytes). */
+  method: string;
+  url: string;
+  fields?: Record<string, string> | null;
+  headers?: Record<string, string> | null;
+}
+
+export interface RequestUploadAck {
+  attachmentId: string;
+  upload: UploadSlot;
+  expiresAt: string;
 }
 
 export interface Chat {
@@ -58,11 +131,15 @@ export interface JoinChatAck {
   chat: Chat;
   messages: Message[];
   hasMore: boolean;
+  /** v1.1, with sinceSeq: messages at or below it that changed after it, oldest change first. */
+  updates?: Message[];
 }
 
 export interface GetMessagesAck {
   messages: Message[];
   hasMore: boolean;
+  /** v1.1, with afterSeq: as in JoinChatAck. */
+  updates?: Message[];
 }
 
 export interface SendMessageAck {
@@ -116,9 +193,12 @@ export function codePointLength(text: string): number {
   return n;
 }
 
-/** Why `content` would be refused by the server, or null when it is acceptable. */
-export function contentProblem(content: string): "empty" | "too_long" | null {
-  if (content.trim().length === 0) return "empty";
+/**
+ * Why `content` would be refused by the server, or null when it is acceptable. A message with
+ * attachments may have no text.
+ */
+export function contentProblem(content: string, hasAttachments = false): "empty" | "too_long" | null {
+  if (content.trim().length === 0) return hasAttachments ? null : "empty";
   if (codePointLength(content) > MAX_CONTENT_CODE_POINTS) return "too_long";
   return null;
 }
@@ -126,4 +206,17 @@ export function contentProblem(content: string): "empty" | "too_long" | null {
 /** Errors worth retrying with the same clientMessageId (send_message is idempotent). */
 export function isRetryable(code: string): boolean {
   return code === "UNAVAILABLE" || code === "RATE_LIMITED" || code === "INTERNAL" || code === "TIMEOUT" || code === "OFFLINE";
+}
+
+/** The seq of a message's latest change (a v1 message never changes: its seq). */
+export function changeSeqOf(message: Message): number {
+  return message.changeSeq ?? message.seq;
+}
+
+export const MAX_SNIPPET_CODE_POINTS = 100;
+
+/** What a reply quotes, as the server computes it: the first 100 code points, or the first attachment's name. */
+export function replySnippet(message: Message): string {
+  if (message.content.length > 0) return [...message.content].slice(0, MAX_SNIPPET_CODE_POINTS).join("");
+  return message.attachments?.[0]?.name ?? "";
 }

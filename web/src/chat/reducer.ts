@@ -5,13 +5,38 @@ import type {
   Chat,
   Message,
   MessagesReadEvent,
+  MessageUpdatedEvent,
   PresenceEntry,
   ProtocolError,
+  ReplyTo,
   UnreadCountEvent,
   UserTypingEvent,
 } from "./protocol";
+import {
+  advanceSynced,
+  applyStates,
+  EXACT,
+  highestKnownSeq,
+  type Knowledge,
+  LIVE,
+  lastSeqOf,
+  maxChangeSeq,
+  maxSeq,
+  mergeInto,
+  settledAt,
+} from "./messageState";
+
+export { type Knowledge, MAX_DETACHED, mergeMessages, withMine } from "./messageState";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
+
+/** An attachment of a message not yet acknowledged (uploaded, so it has its server id). */
+export interface PendingAttachment {
+  id: string;
+  name: string;
+  contentType: string;
+  size: number;
+}
 
 export interface PendingMessage {
   clientMessageId: string;
@@ -19,6 +44,9 @@ export interface PendingMessage {
   senderId: string;
   content: string;
   createdAt: string;
+  /** The quoted message (snippet made here, as the server will make it). */
+  replyTo: ReplyTo | null;
+  attachments: PendingAttachment[];
   /** Global queue position: sends go out (and are retried) in this order. */
   order: number;
   status: "pending" | "failed";
@@ -38,8 +66,18 @@ export interface ChatState {
   pending: PendingMessage[];
   /** History has been loaded from the server; before that, only live messages are known. */
   loaded: boolean;
-  /** Every message with seq <= syncedSeq (down to the oldest loaded) is in `messages`. */
+  /**
+   * Every message with seq <= syncedSeq (down to the oldest loaded) is in `messages`, and in
+   * its state after every change with a seq <= syncedSeq (changes take seqs from the same counter).
+   */
   syncedSeq: number;
+  /** Change seqs above syncedSeq seen live (message_updated), ascending: they count toward advancing it. */
+  seenChangeSeqs: number[];
+  /**
+   * Newer states of messages not in `messages` (older than the loaded history, or the chat not
+   * loaded yet), by message id: applied when the message arrives in an older state.
+   */
+  detached: Record<string, Message>;
   /** The server may hold messages after syncedSeq that we lack: fetch them. */
   gap: boolean;
   fetching: boolean;
@@ -67,6 +105,23 @@ export interface DrainingNotice {
   at: number;
 }
 
+export type UploadStatus = "requesting" | "uploading" | "uploaded" | "failed";
+
+/** A file being attached: request_upload, then the upload itself; then a send refers to it. */
+export interface UploadState {
+  /** Local id (the attachment id is known only after request_upload). */
+  id: string;
+  chatId: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  /** Bytes sent so far. */
+  loaded: number;
+  status: UploadStatus;
+  attachmentId: string | null;
+  error: ProtocolError | null;
+}
+
 export interface ChatClientState {
   me: string | null;
   connection: ConnectionState;
@@ -83,6 +138,8 @@ export interface ChatClientState {
   lastError: ProtocolError | null;
   /** Why the last handshake was refused (e.g. UNAUTHORIZED); cleared once connected. */
   connectError: ProtocolError | null;
+  /** Attachments being uploaded or uploaded and not sent yet, by local id. */
+  uploads: Record<string, UploadState>;
 }
 
 export type ChatAction =
@@ -90,19 +147,37 @@ export type ChatAction =
   | { type: "connected"; userId: string }
   | { type: "connect_failed"; error: ProtocolError }
   | { type: "draining"; reconnectAfterMs: number; now: number }
-  | { type: "chat_joined"; chat: Chat; messages: Message[]; hasMore: boolean; sinceSeq?: number; recipientId?: string }
+  | {
+      type: "chat_joined";
+      chat: Chat;
+      messages: Message[];
+      hasMore: boolean;
+      sinceSeq?: number;
+      recipientId?: string;
+      /** Changes to messages at or below sinceSeq (v1.1). */
+      updates?: Message[];
+    }
   | { type: "chat_opened"; chatId: string }
   | { type: "chat_left"; chatId: string }
   | { type: "chat_info"; chat: Chat }
   | { type: "message_received"; message: Message; now: number }
   | { type: "gap_suspected"; chatId: string }
   | { type: "fetch_started"; chatId: string }
-  | { type: "messages_fetched"; chatId: string; messages: Message[]; hasMore: boolean }
+  | { type: "messages_fetched"; chatId: string; messages: Message[]; hasMore: boolean; updates?: Message[] }
   | { type: "fetch_failed"; chatId: string; now: number; error: ProtocolError }
   | { type: "older_started"; chatId: string }
   | { type: "older_loaded"; chatId: string; messages: Message[]; hasMore: boolean }
   | { type: "older_failed"; chatId: string; error: ProtocolError }
-  | { type: "send_queued"; chatId: string; clientMessageId: string; content: string; senderId: string; createdAt: string }
+  | {
+      type: "send_queued";
+      chatId: string;
+      clientMessageId: string;
+      content: string;
+      senderId: string;
+      createdAt: string;
+      replyTo?: ReplyTo | null;
+      attachments?: PendingAttachment[];
+    }
   | { type: "send_started"; clientMessageId: string }
   | { type: "send_acked"; clientMessageId: string; message: Message }
   | { type: "send_failed"; clientMessageId: string; error: ProtocolError; retryable: boolean; now: number }
@@ -118,6 +193,16 @@ export type ChatAction =
   | { type: "user_offline"; userId: string; lastSeen: string | null }
   | { type: "user_typing"; event: UserTypingEvent; now: number }
   | { type: "typing_expired"; now: number }
+  /** A live `message_updated`: addressed to every member, so without `mine`. */
+  | { type: "message_updated"; event: MessageUpdatedEvent }
+  /** The ack of edit_message, delete_message or react: addressed to the user, `mine` exact. */
+  | { type: "message_changed"; message: Message }
+  | { type: "upload_started"; uploadId: string; chatId: string; fileName: string; contentType: string; size: number }
+  | { type: "upload_slot"; uploadId: string; attachmentId: string }
+  | { type: "upload_progress"; uploadId: string; loaded: number }
+  | { type: "upload_done"; uploadId: string }
+  | { type: "upload_failed"; uploadId: string; error: ProtocolError }
+  | { type: "upload_removed"; uploadId: string }
   | { type: "error"; error: ProtocolError };
 
 /** How long a remote "is typing" lasts without a refresh. */
@@ -139,6 +224,7 @@ export const initialState: ChatClientState = {
   nextOrder: 1,
   lastError: null,
   connectError: null,
+  uploads: {},
 };
 
 export function emptyChat(id: string): ChatState {
@@ -149,6 +235,8 @@ export function emptyChat(id: string): ChatState {
     pending: [],
     loaded: false,
     syncedSeq: 0,
+    seenChangeSeqs: [],
+    detached: {},
     gap: false,
     fetching: false,
     fetchRetryAt: 0,
@@ -164,29 +252,7 @@ export function emptyChat(id: string): ChatState {
 
 // ---------------------------------------------------------------- helpers
 
-function lastSeqOf(messages: Message[]): number {
-  return messages.length > 0 ? messages[messages.length - 1]!.seq : 0;
-}
 
-/** Merge `incoming` into the sorted, unique list; returns the same array when nothing is new. */
-export function mergeMessages(existing: Message[], incoming: Message[]): Message[] {
-  if (incoming.length === 0) return existing;
-  const bySeq = new Map<number, Message>();
-  const ids = new Set<string>();
-  for (const m of existing) {
-    bySeq.set(m.seq, m);
-    ids.add(m.id);
-  }
-  let changed = false;
-  for (const m of incoming) {
-    if (bySeq.has(m.seq) || ids.has(m.id)) continue;
-    bySeq.set(m.seq, m);
-    ids.add(m.id);
-    changed = true;
-  }
-  if (!changed) return existing;
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
 
 /** Drop own pending sends that `messages` confirm (same sender and clientMessageId). */
 function settlePending(pending: PendingMessage[], messages: Message[]): PendingMessage[] {
@@ -255,35 +321,27 @@ function senderReadMarks(readSeqs: Record<string, number>, messages: Message[]):
   return out;
 }
 
-/** Messages added to a loaded chat: advance the contiguous mark, or note a gap. */
-function absorb(chat: ChatState, incoming: Message[]): ChatState {
-  const messages = mergeMessages(chat.messages, incoming);
-  const pending = settlePending(chat.pending, incoming);
-  let { syncedSeq, gap } = chat;
-  if (chat.loaded && messages !== chat.messages) {
-    // Seqs may legitimately skip numbers, so a jump is only a suspicion: one
-    // get_messages {afterSeq: syncedSeq} settles it.
-    for (const m of messages) {
-      if (m.seq <= syncedSeq) continue;
-      if (m.seq === syncedSeq + 1) syncedSeq = m.seq;
-      else {
-        gap = true;
-        break;
-      }
-    }
-  }
-  const readSeqs = senderReadMarks(chat.readSeqs, incoming);
-  let { typing } = chat;
+/** Messages from the server: merged, settling own pending sends, raising senders' read marks. */
+function takeMessages(chat: ChatState, incoming: Message[], me: string | null, how: Knowledge): ChatState {
+  const merged = mergeInto(chat, incoming, me, how);
+  const pending = settlePending(merged.pending, incoming);
+  const readSeqs = senderReadMarks(merged.readSeqs, incoming);
+  if (pending === merged.pending && readSeqs === merged.readSeqs) return merged;
+  return { ...merged, pending, readSeqs };
+}
+
+/** New messages (live, or a send's ack): advance the contiguous mark of a loaded chat, or note a gap. */
+function absorb(chat: ChatState, incoming: Message[], me: string | null, how: Knowledge): ChatState {
+  let c = takeMessages(chat, incoming, me, how);
+  if (c.messages !== chat.messages) c = advanceSynced(c);
+  let { typing } = c;
   for (const m of incoming) {
     if (m.senderId in typing) {
       typing = { ...typing };
       delete typing[m.senderId];
     }
   }
-  if (messages === chat.messages && pending === chat.pending && typing === chat.typing && readSeqs === chat.readSeqs) {
-    return chat;
-  }
-  return { ...chat, messages, pending, syncedSeq, gap, typing, readSeqs };
+  return typing === c.typing ? c : { ...c, typing };
 }
 
 function applyChatInfo(chat: ChatState, info: Chat): ChatState {
@@ -349,28 +407,18 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       return { ...state, draining: { reconnectAfterMs: action.reconnectAfterMs, at: action.now } };
 
     case "chat_joined": {
-      const { chat: info, messages, hasMore, sinceSeq, recipientId } = action;
+      const { chat: info, messages, hasMore, sinceSeq, recipientId, updates = [] } = action;
       let next = withChat(state, info.id, (chat) => {
         const recovering = sinceSeq !== undefined && chat.loaded;
         let c = applyChatInfo({ ...chat, joined: true }, info);
-        const merged = mergeMessages(c.messages, messages);
-        const pending = settlePending(c.pending, messages);
-        c = { ...c, readSeqs: senderReadMarks(c.readSeqs, messages) };
-        const known = Math.max(lastSeqOf(merged), c.syncedSeq);
+        c = takeMessages(c, messages, state.me, EXACT);
+        c = { ...c, loaded: true, hasOlder: recovering ? c.hasOlder : hasMore };
+        c = applyStates(c, updates, state.me, EXACT);
         if (recovering && hasMore) {
-          // Up to 500 missed messages came back; more follow after the last of them.
-          c = { ...c, messages: merged, pending, syncedSeq: Math.max(c.syncedSeq, lastSeqOf(messages)), gap: true };
-        } else {
-          c = {
-            ...c,
-            messages: merged,
-            pending,
-            syncedSeq: Math.max(known, info.lastSeq),
-            gap: false,
-            hasOlder: recovering ? c.hasOlder : hasMore,
-          };
+          // The answer stopped at C, the highest of its message seqs and update change seqs: more follow after it.
+          return settledAt(c, Math.max(c.syncedSeq, maxSeq(messages), maxChangeSeq(updates)), true);
         }
-        return { ...c, loaded: true };
+        return settledAt(c, Math.max(highestKnownSeq(c), info.lastSeq, maxChangeSeq(updates)), false);
       });
       if (recipientId !== undefined && next.directChats[recipientId] !== info.id) {
         next = { ...next, directChats: { ...next.directChats, [recipientId]: info.id } };
@@ -400,7 +448,24 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
 
     case "message_received": {
       const m = action.message;
-      return withChat(state, m.chatId, (chat) => absorb(chat, [m]));
+      return withChat(state, m.chatId, (chat) => absorb(chat, [m], state.me, LIVE));
+    }
+
+    case "message_updated": {
+      const { seq, message, change } = action.event;
+      const chatId = action.event.chatId ?? message.chatId;
+      return withChat(state, chatId, (chat) => {
+        let c = applyStates(chat, [message], state.me, { exact: false, change: change ?? null });
+        if (c.loaded && seq > c.syncedSeq && !c.seenChangeSeqs.includes(seq)) {
+          c = { ...c, seenChangeSeqs: [...c.seenChangeSeqs, seq].sort((a, b) => a - b) };
+        }
+        return advanceSynced(c);
+      });
+    }
+
+    case "message_changed": {
+      const m = action.message;
+      return withChat(state, m.chatId, (chat) => applyStates(chat, [m], state.me, EXACT));
     }
 
     case "gap_suspected":
@@ -411,25 +476,15 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
 
     case "messages_fetched":
       return withChat(state, action.chatId, (chat) => {
-        const merged = absorb({ ...chat, loaded: false }, action.messages);
-        if (action.hasMore) {
-          return {
-            ...merged,
-            loaded: chat.loaded,
-            fetching: false,
-            syncedSeq: Math.max(chat.syncedSeq, lastSeqOf(action.messages)),
-            gap: true,
-          };
+        const { messages, hasMore, updates = [] } = action;
+        let c = takeMessages(chat, messages, state.me, EXACT);
+        c = { ...applyStates(c, updates, state.me, EXACT), fetching: false };
+        if (hasMore) {
+          // Continue after C, the highest of the answer's message seqs and update change seqs.
+          return settledAt(c, Math.max(chat.syncedSeq, maxSeq(messages), maxChangeSeq(updates)), true);
         }
         // The answer covered everything the server had: whatever we know is complete.
-        return {
-          ...merged,
-          loaded: chat.loaded,
-          fetching: false,
-          fetchRetryAt: 0,
-          syncedSeq: Math.max(chat.syncedSeq, lastSeqOf(merged.messages)),
-          gap: false,
-        };
+        return { ...settledAt(c, Math.max(highestKnownSeq(c), maxChangeSeq(updates)), false), fetchRetryAt: 0 };
       });
 
     case "fetch_failed":
@@ -443,8 +498,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
 
     case "older_loaded":
       return withChat(state, action.chatId, (chat) => ({
-        ...absorb({ ...chat, loaded: false }, action.messages),
-        loaded: chat.loaded,
+        ...takeMessages(chat, action.messages, state.me, EXACT),
         loadingOlder: false,
         hasOlder: action.hasMore,
       }));
@@ -462,6 +516,8 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
         senderId: action.senderId,
         content: action.content,
         createdAt: action.createdAt,
+        replyTo: action.replyTo ?? null,
+        attachments: action.attachments ?? [],
         order: state.nextOrder,
         status: "pending",
         inFlight: false,
@@ -481,7 +537,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       const p = findPending(state, action.clientMessageId);
       const chatId = p?.chatId ?? m.chatId;
       const withMsg = withChat(state, chatId, (chat) => {
-        const c = absorb(chat, [m]);
+        const c = absorb(chat, [m], state.me, EXACT);
         // An ack settles its send even if the server echoed no clientMessageId.
         const pending = c.pending.filter((x) => x.clientMessageId !== action.clientMessageId);
         return pending.length === c.pending.length ? c : { ...c, pending };
@@ -598,7 +654,50 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       return changed ? { ...state, chats } : state;
     }
 
+    case "upload_started": {
+      const upload: UploadState = {
+        id: action.uploadId,
+        chatId: action.chatId,
+        fileName: action.fileName,
+        contentType: action.contentType,
+        size: action.size,
+        loaded: 0,
+        status: "requesting",
+        attachmentId: null,
+        error: null,
+      };
+      return { ...state, uploads: { ...state.uploads, [upload.id]: upload } };
+    }
+
+    case "upload_slot":
+      return updateUpload(state, action.uploadId, (u) => ({ ...u, status: "uploading", attachmentId: action.attachmentId }));
+
+    case "upload_progress":
+      return updateUpload(state, action.uploadId, (u) =>
+        u.status === "uploading" && action.loaded > u.loaded ? { ...u, loaded: Math.min(action.loaded, u.size) } : u,
+      );
+
+    case "upload_done":
+      return updateUpload(state, action.uploadId, (u) => ({ ...u, status: "uploaded", loaded: u.size }));
+
+    case "upload_failed":
+      return { ...updateUpload(state, action.uploadId, (u) => ({ ...u, status: "failed", error: action.error })), lastError: action.error };
+
+    case "upload_removed": {
+      if (!(action.uploadId in state.uploads)) return state;
+      const uploads = { ...state.uploads };
+      delete uploads[action.uploadId];
+      return { ...state, uploads };
+    }
+
     case "error":
       return { ...state, lastError: action.error };
   }
+}
+
+function updateUpload(state: ChatClientState, uploadId: string, update: (u: UploadState) => UploadState): ChatClientState {
+  const before = state.uploads[uploadId];
+  if (!before) return state;
+  const after = update(before);
+  return after === before ? state : { ...state, uploads: { ...state.uploads, [uploadId]: after } };
 }

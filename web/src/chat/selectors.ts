@@ -1,8 +1,19 @@
 // Read-only views of the client state: what to draw, and what to ask the server next.
-import type { Message } from "./protocol";
-import type { ChatClientState, ChatState, PendingMessage } from "./reducer";
+import type { Message, Reaction, ReplyTo } from "./protocol";
+import type { ChatClientState, ChatState, PendingMessage, UploadState } from "./reducer";
 
 export type DeliveryStatus = "pending" | "failed" | "sent" | "read";
+
+/** An attachment to draw: a pending send's has no url yet; an image has its size. */
+export interface TimelineAttachment {
+  id: string;
+  name: string;
+  contentType: string;
+  size: number;
+  width: number | null;
+  height: number | null;
+  url: string | null;
+}
 
 export interface TimelineItem {
   key: string;
@@ -14,7 +25,18 @@ export interface TimelineItem {
   mine: boolean;
   /** For the current user's messages only. */
   status: DeliveryStatus | null;
+  // Version 1.1 (optional, so that items built by hand for MessageList still fit).
+  /** The time of the last edit, or null. */
+  editedAt?: string | null;
+  /** A tombstone: shown as "Message deleted", with nothing else. */
+  deleted?: boolean;
+  replyTo?: ReplyTo | null;
+  reactions?: Reaction[];
+  attachments?: TimelineAttachment[];
 }
+
+const NO_REACTIONS: Reaction[] = [];
+const NO_ATTACHMENTS: TimelineAttachment[] = [];
 
 /** Confirmed messages in seq order, then own unacknowledged sends in send order. */
 export function selectTimeline(chat: ChatState | undefined, me: string | null): TimelineItem[] {
@@ -27,7 +49,25 @@ export function selectTimeline(chat: ChatState | undefined, me: string | null): 
       const readByAll = others.length > 0 && others.every((u) => (chat.readSeqs[u] ?? 0) >= m.seq);
       status = readByAll ? "read" : "sent";
     }
-    return { key: m.id, message: m, pending: null, senderId: m.senderId, content: m.content, createdAt: m.createdAt, mine, status };
+    const deleted = m.deleted === true;
+    return {
+      key: m.id,
+      message: m,
+      pending: null,
+      senderId: m.senderId,
+      content: deleted ? "" : m.content,
+      createdAt: m.createdAt,
+      mine,
+      status,
+      editedAt: deleted ? null : (m.editedAt ?? null),
+      deleted,
+      replyTo: deleted ? null : (m.replyTo ?? null),
+      reactions: deleted ? NO_REACTIONS : (m.reactions ?? NO_REACTIONS),
+      attachments:
+        deleted || !m.attachments?.length
+          ? NO_ATTACHMENTS
+          : m.attachments.map((a) => ({ ...a, width: a.width ?? null, height: a.height ?? null, url: a.url })),
+    };
   });
   for (const p of chat.pending) {
     items.push({
@@ -39,6 +79,13 @@ export function selectTimeline(chat: ChatState | undefined, me: string | null): 
       createdAt: p.createdAt,
       mine: true,
       status: p.status,
+      editedAt: null,
+      deleted: false,
+      replyTo: p.replyTo,
+      reactions: NO_REACTIONS,
+      attachments: p.attachments.length
+        ? p.attachments.map((a) => ({ ...a, width: null, height: null, url: null }))
+        : NO_ATTACHMENTS,
     });
   }
   return items;
@@ -110,4 +157,10 @@ export function selectTypingUsers(chat: ChatState | undefined, now: number): str
 export function selectDirectChat(state: ChatClientState, recipientId: string): ChatState | undefined {
   const id = state.directChats[recipientId];
   return id ? state.chats[id] : undefined;
+}
+
+/** The uploads of a chat, in the order they were started. */
+export function selectUploads(state: ChatClientState, chatId: string | null): UploadState[] {
+  if (!chatId) return [];
+  return Object.values(state.uploads).filter((u) => u.chatId === chatId);
 }

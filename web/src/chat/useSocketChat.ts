@@ -28,6 +28,18 @@ export interface SocketChat {
   setTyping: ChatController["setTyping"];
   loadOlder: ChatController["loadOlder"];
   refreshPresence: ChatController["refreshPresence"];
+  // Message changes (protocol v1.1). Each rejects with a RequestError (its `code` from the protocol).
+  /** edit_message: one's own message; Enter-to-save editors call it. Rejects with ContentError too. */
+  editMessage: ChatController["editMessage"];
+  /** delete_message: one's own message; it stays as a tombstone (`deleted: true`). */
+  deleteMessage: ChatController["deleteMessage"];
+  /** react(chatId, messageId, emoji, add): add or remove one's reaction. */
+  react: ChatController["react"];
+  /** Start uploading a file for a message of the chat; returns the upload id (see `state.uploads`). */
+  attach: ChatController["attach"];
+  cancelUpload: ChatController["cancelUpload"];
+  /** An attachment's (relative) url made absolute against the chat server. */
+  resolveUrl: ChatController["resolveUrl"];
   /** The chat opened or joined last and not left (`openDirectChat`, `joinChat`); null if none. */
   currentChatId: string | null;
 
@@ -57,7 +69,7 @@ function onlineContacts(presence: ChatClientState["presence"], me: string | null
 }
 
 export function useSocketChat(options: UseSocketChatOptions): SocketChat {
-  const { url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory, enabled = true } = options;
+  const { url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory, createXhr, enabled = true } = options;
   // getToken may be a fresh closure each render; the connection must not restart for it.
   const getTokenRef = useRef(options.getToken);
   getTokenRef.current = options.getToken;
@@ -71,9 +83,10 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
         reconnectionDelayMs,
         reconnectionDelayMaxMs,
         socketFactory,
+        createXhr,
         getToken: () => getTokenRef.current(),
       }),
-    [url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory],
+    [url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory, createXhr],
   );
 
   useEffect(() => {
@@ -98,6 +111,12 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
       setTyping: controller.setTyping.bind(controller),
       loadOlder: controller.loadOlder.bind(controller),
       refreshPresence,
+      editMessage: controller.editMessage.bind(controller),
+      deleteMessage: controller.deleteMessage.bind(controller),
+      react: controller.react.bind(controller),
+      attach: controller.attach.bind(controller),
+      cancelUpload: controller.cancelUpload.bind(controller),
+      resolveUrl: controller.resolveUrl,
       // The original's names for the same functions.
       markMessagesAsRead: markRead,
       getActiveUsers: refreshPresence,

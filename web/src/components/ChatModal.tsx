@@ -1,12 +1,16 @@
-import { useCallback, useEffect, useId, useRef, useState } from "react";
+import { useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
 import { createPortal } from "react-dom";
 import { ContentError } from "../chat/controller";
+import { type Message, replySnippet } from "../chat/protocol";
 import { selectDirectChat, selectReadTarget, selectTimeline, selectTypingUsers } from "../chat/selectors";
 import { type SocketChat, useSocketChat } from "../chat/useSocketChat";
-import { Composer } from "./Composer";
+import { Composer, type DraftAttachment } from "./Composer";
+import { problemText } from "./errors";
 import { ConnectionBanner, OnlineIndicator, TypingIndicator } from "./Indicators";
+import type { MessageActions } from "./MessageItem";
 import { MessageList } from "./MessageList";
 import { useFocusTrap } from "./useFocusTrap";
+import { useLocalPreviews } from "./useLocalPreviews";
 import "./chat.css";
 
 export interface ChatModalProps {
@@ -62,6 +66,11 @@ export function ChatModalView({ isOpen, onClose, recipientId, recipientName, onU
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const [visible, setVisible] = useState(() => typeof document === "undefined" || document.visibilityState !== "hidden");
   const [sendError, setSendError] = useState<string | null>(null);
+  const [replyToId, setReplyToId] = useState<string | null>(null);
+  const [draftIds, setDraftIds] = useState<string[]>([]);
+  const { previews, add: addPreview, alias: aliasPreview, get: localPreview, retain: retainPreviews } = useLocalPreviews();
+  // The message being answered, while it is there to answer (not deleted).
+  const replyingTo = replyToId ? chat?.messages.find((m) => m.id === replyToId && !m.deleted) : undefined;
 
   // Viewing = this component is mounted: join now (or when connected), leave on unmount.
   const { openDirectChat, leaveChat } = client;
@@ -100,27 +109,102 @@ export function ChatModalView({ isOpen, onClose, recipientId, recipientName, onU
 
   useFocusTrap(dialogRef, isOpen, onClose, inputRef);
 
-  const { sendMessage, setTyping } = client;
+  const { sendMessage, setTyping, editMessage, deleteMessage, react, attach, cancelUpload } = client;
+  const uploads = state.uploads;
   const onSend = useCallback(
     (content: string) => {
       if (!chatId) return false;
       try {
-        sendMessage(chatId, content);
+        const ready = draftIds.filter((id) => uploads[id]?.status === "uploaded");
+        for (const id of ready) aliasPreview(uploads[id]!.attachmentId!, id);
+        sendMessage(chatId, content, { replyTo: replyingTo?.id ?? null, uploadIds: ready });
         setSendError(null);
+        setReplyToId(null);
+        setDraftIds([]);
         return true;
       } catch (err) {
         setSendError(err instanceof ContentError ? err.message : String(err));
         return false;
       }
     },
-    [chatId, sendMessage],
+    [chatId, sendMessage, draftIds, uploads, replyingTo, aliasPreview],
   );
+
+  // A chat's actions report their failure here (role="alert"); the editor stays open on a failed edit.
+  const actions = useMemo<MessageActions | undefined>(() => {
+    if (!chatId) return undefined;
+    const failed = (what: string) => (err: unknown) => {
+      setSendError(problemText(what, err));
+      throw err;
+    };
+    return {
+      edit: (messageId, content) =>
+        editMessage(chatId, messageId, content).then(() => setSendError(null), failed("Could not edit the message")),
+      remove: (messageId) =>
+        deleteMessage(chatId, messageId).then(() => {
+          setSendError(null);
+          inputRef.current?.focus();
+        }, failed("Could not delete the message")),
+      react: (messageId, emoji, add) => {
+        react(chatId, messageId, emoji, add).then(
+          () => setSendError(null),
+          (err: unknown) => setSendError(problemText(add ? "Could not add the reaction" : "Could not remove the reaction", err)),
+        );
+      },
+      reply: (message: Message) => {
+        setReplyToId(message.id);
+        inputRef.current?.focus();
+      },
+    };
+  }, [chatId, editMessage, deleteMessage, react]);
+
+  const onAttach = useCallback(
+    (file: File) => {
+      if (!chatId) return;
+      const uploadId = attach(chatId, file);
+      addPreview(uploadId, file);
+      setDraftIds((ids) => [...ids, uploadId]);
+    },
+    [chatId, attach, addPreview],
+  );
+  const onRemoveAttachment = useCallback(
+    (uploadId: string) => {
+      cancelUpload(uploadId);
+      setDraftIds((ids) => ids.filter((id) => id !== uploadId));
+      inputRef.current?.focus();
+    },
+    [cancelUpload],
+  );
+
+  // Previews live while their draft or pending message does.
+  const pending = chat?.pending;
+  useEffect(() => {
+    const wanted = new Set(draftIds);
+    for (const p of pending ?? []) for (const a of p.attachments) wanted.add(a.id);
+    retainPreviews(wanted);
+  }, [draftIds, pending, retainPreviews]);
   const onTypingChange = useCallback((isTyping: boolean) => chatId && setTyping(chatId, isTyping), [chatId, setTyping]);
 
   if (!isOpen) return null;
 
   const typingNames = selectTypingUsers(chat, Date.now()).map((u) => (u === recipientId ? name : u));
   const items = selectTimeline(chat, me);
+  const nameOf = (u: string) => (u === recipientId ? name : u === me ? "You" : u);
+  const drafts: DraftAttachment[] = draftIds.flatMap((id) => {
+    const u = uploads[id];
+    if (!u) return [];
+    return [
+      {
+        id,
+        name: u.fileName,
+        size: u.size,
+        loaded: u.loaded,
+        status: u.status,
+        error: u.error ? problemText("Upload failed", u.error) : null,
+        previewUrl: previews[id]?.url ?? null,
+      },
+    ];
+  });
 
   return createPortal(
     <div
@@ -149,12 +233,15 @@ export function ChatModalView({ isOpen, onClose, recipientId, recipientName, onU
         <ConnectionBanner connection={client.connection} draining={state.draining} error={state.connectError} />
         <MessageList
           items={items}
-          nameOf={(u) => (u === recipientId ? name : u)}
+          nameOf={nameOf}
           hasOlder={chat?.hasOlder}
           loadingOlder={chat?.loadingOlder}
           onLoadOlder={() => chatId && void client.loadOlder(chatId)}
           onRetry={client.retrySend}
           onDiscard={client.discardSend}
+          actions={actions}
+          resolveUrl={client.resolveUrl}
+          localPreview={localPreview}
         />
         <TypingIndicator names={typingNames} />
         {sendError && (
@@ -162,7 +249,17 @@ export function ChatModalView({ isOpen, onClose, recipientId, recipientName, onU
             {sendError}
           </p>
         )}
-        <Composer onSend={onSend} onTypingChange={onTypingChange} disabled={!chatId} textareaRef={inputRef} />
+        <Composer
+          onSend={onSend}
+          onTypingChange={onTypingChange}
+          disabled={!chatId}
+          textareaRef={inputRef}
+          replyTo={replyingTo ? { name: nameOf(replyingTo.senderId), snippet: replySnippet(replyingTo) } : null}
+          onCancelReply={() => setReplyToId(null)}
+          attachments={drafts}
+          onAttach={onAttach}
+          onRemoveAttachment={onRemoveAttachment}
+        />
       </div>
     </div>,
     document.body,

@@ -1,6 +1,10 @@
 import { useLayoutEffect, useRef } from "react";
-import type { DeliveryStatus, TimelineItem } from "../chat/selectors";
-import { dayKey, dayLabel, timeLabel } from "./format";
+import type { TimelineItem } from "../chat/selectors";
+import type { LocalPreview } from "./Attachments";
+import { dayKey, dayLabel } from "./format";
+import { type MessageActions, MessageItem } from "./MessageItem";
+
+export { ReadTicks } from "./MessageItem";
 
 export interface MessageListProps {
   items: TimelineItem[];
@@ -11,29 +15,12 @@ export interface MessageListProps {
   onLoadOlder?: () => void;
   onRetry?: (clientMessageId: string) => void;
   onDiscard?: (clientMessageId: string) => void;
-}
-
-const STATUS_TEXT: Record<DeliveryStatus, string> = {
-  pending: "Sending",
-  failed: "Not sent",
-  sent: "Sent",
-  read: "Read",
-};
-
-const STATUS_MARK: Record<DeliveryStatus, string> = {
-  pending: "\u{1F552}",
-  failed: "!",
-  sent: "\u2713",
-  read: "\u2713\u2713",
-};
-
-export function ReadTicks({ status }: { status: DeliveryStatus }) {
-  return (
-    <span className={`chat-ticks chat-ticks--${status}`} data-status={status} title={STATUS_TEXT[status]}>
-      <span aria-hidden="true">{STATUS_MARK[status]}</span>
-      <span className="chat-visually-hidden">{STATUS_TEXT[status]}</span>
-    </span>
-  );
+  /** Edit, delete, react, reply: each offered on confirmed messages when given. */
+  actions?: MessageActions;
+  /** Makes an attachment's url absolute (it is relative to the chat server). */
+  resolveUrl?: (url: string) => string;
+  /** Local previews of images being sent. */
+  localPreview?: (attachmentId: string) => LocalPreview | undefined;
 }
 
 interface DayGroup {
@@ -54,7 +41,18 @@ function groupByDay(items: TimelineItem[]): DayGroup[] {
 }
 
 /** The conversation: a live log, one list per day. Content is always rendered as text. */
-export function MessageList({ items, nameOf = (u) => u, hasOlder, loadingOlder, onLoadOlder, onRetry, onDiscard }: MessageListProps) {
+export function MessageList({
+  items,
+  nameOf = (u) => u,
+  hasOlder,
+  loadingOlder,
+  onLoadOlder,
+  onRetry,
+  onDiscard,
+  actions,
+  resolveUrl,
+  localPreview,
+}: MessageListProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
   const last = items.length > 0 ? items[items.length - 1]! : null;
@@ -66,6 +64,17 @@ export function MessageList({ items, nameOf = (u) => u, hasOlder, loadingOlder, 
     const el = scroller.current;
     if (el && (stickToBottom.current || mineLast)) el.scrollTop = el.scrollHeight;
   }, [lastKey, mineLast]);
+
+  // The list shrinks when a reply quote or a photo is added to the composer: stay at the bottom.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el || typeof ResizeObserver === "undefined") return undefined;
+    const observer = new ResizeObserver(() => {
+      if (stickToBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
 
   const onScroll = () => {
     const el = scroller.current;
@@ -89,32 +98,16 @@ export function MessageList({ items, nameOf = (u) => u, hasOlder, loadingOlder, 
           </h3>
           <ol className="chat-day__list">
             {group.items.map((item) => (
-              <li
+              <MessageItem
                 key={item.key}
-                className={`chat-message ${item.mine ? "chat-message--mine" : "chat-message--theirs"}`}
-                data-seq={item.message?.seq}
-                data-status={item.status ?? undefined}
-              >
-                <span className="chat-visually-hidden">{item.mine ? "You" : nameOf(item.senderId)}: </span>
-                <div className="chat-bubble">
-                  <p className="chat-message__content">{item.content}</p>
-                  <span className="chat-message__meta">
-                    <time dateTime={item.createdAt}>{timeLabel(item.createdAt)}</time>
-                    {item.status && <ReadTicks status={item.status} />}
-                  </span>
-                </div>
-                {item.pending?.status === "failed" && (
-                  <div className="chat-message__actions">
-                    <span className="chat-message__error">{item.pending.error?.message ?? "Not sent"}</span>
-                    <button type="button" className="chat-link-button" onClick={() => onRetry?.(item.pending!.clientMessageId)}>
-                      Retry
-                    </button>
-                    <button type="button" className="chat-link-button" onClick={() => onDiscard?.(item.pending!.clientMessageId)}>
-                      Delete
-                    </button>
-                  </div>
-                )}
-              </li>
+                item={item}
+                nameOf={nameOf}
+                actions={actions}
+                resolveUrl={resolveUrl}
+                localPreview={localPreview}
+                onRetry={onRetry}
+                onDiscard={onDiscard}
+              />
             ))}
           </ol>
         </section>

@@ -27,3 +27,9 @@ export function lastSeenLabel(iso: string | null, now: Date = new Date()): strin
   const when = label === "Yesterday" ? "yesterday" : `on ${new Date(iso).toLocaleDateString()}`;
   return `Last seen ${when} at ${timeLabel(iso)}`;
 }
+
+export function fileSizeLabel(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
