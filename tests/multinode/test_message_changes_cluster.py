@@ -61,14 +61,10 @@ async def test_changes_reach_every_member_socket_on_every_node(cluster: Cluster)
         for socket in (alice, bob, bob_tab):
             update = await socket.wait_for("message_updated", lambda u: u["seq"] == deleted["changeSeq"])
             assert update["message"]["deleted"] and update["change"] == {"type": "delete", "userId": alice_id}
-        # seqs: one per change, from the message counter; the unread count counts messages only
-        assert sorted([sent["seq"], edited["changeSeq"], reacted["changeSeq"], reply["seq"], deleted["changeSeq"]]) == [
-            1,
-            2,
-            3,
-            4,
-            5,
-        ]
+        # seqs: one per change, from the message counter, in the order things happened (a refused
+        # change may leave a gap: DynamoDB hands its seq out before the rules refuse it)
+        order = [sent["seq"], edited["changeSeq"], reacted["changeSeq"], reply["seq"], deleted["changeSeq"]]
+        assert order == sorted(set(order))
         info = await bob.ok("get_chat_info", {"chatId": chat_id})
         assert info["chat"]["unreadCount"] == 1 and info["chat"]["lastSeq"] == reply["seq"]
     finally:
