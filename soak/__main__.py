@@ -1,4 +1,5 @@
-"""python -m soak [--seconds S] [--seed N] [--users U]  (or SOAK_SECONDS / SOAK_SEED)
+"""python -m soak [--seconds S] [--seed N] [--users U] [--think T] [--dynamodb moto|stub]
+(or SOAK_SECONDS / SOAK_SEED / SOAK_USERS / SOAK_THINK_S / SOAK_DYNAMODB)
 
 Exits 0 only with zero violations; the last line printed is `N violations`."""
 
@@ -29,9 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         help="mean seconds between a user's actions",
     )
     parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY, help="where to write the recorded history")
+    parser.add_argument(
+        "--dynamodb",
+        choices=("moto", "stub"),
+        default=os.environ.get("SOAK_DYNAMODB") or "moto",
+        help="the DynamoDB endpoint: moto_server, or the in-memory stub for long runs",
+    )
     args = parser.parse_args(argv)
-    print(f"soak: seed {args.seed}, {args.seconds:.0f} s, {args.users} users (SOAK_SEED={args.seed} repeats it)")
-    options = Options(args.seconds, args.seed, users=args.users, think_s=args.think, history_path=args.history)
+    print(
+        f"soak: seed {args.seed}, {args.seconds:.0f} s, {args.users} users, DynamoDB on {args.dynamodb} "
+        f"(SOAK_SEED={args.seed} repeats it)"
+    )
+    options = Options(
+        args.seconds, args.seed, users=args.users, think_s=args.think, history_path=args.history, dynamodb=args.dynamodb
+    )
     outcome = asyncio.run(SoakRun(options).execute())
     print("\n".join(summary(outcome)))
     print("fault schedule:\n  " + "\n  ".join(outcome.faults))

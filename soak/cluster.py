@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.support.moto_server import DUMMY_AWS_ENV, MotoServer
 from tests.support.redis_server import RedisServer
 from tests.support.server import GENEROUS_LIMITS, ServerProcess, free_port
+from tests.support.stub_dynamo_server import StubDynamoServer
 
 TABLE = "chat-soak"
 REPO = Path(__file__).resolve().parents[1]
@@ -96,9 +97,12 @@ class DynamoProxy:
 
 
 class Cluster:
-    def __init__(self, nodes: int, seed: int, secret: str) -> None:
+    def __init__(self, nodes: int, seed: int, secret: str, dynamodb: str = "moto") -> None:
+        """dynamodb: the endpoint behind the fault proxy, "moto" (moto_server, as the end-to-end
+        suites use) or "stub" (tests/support/stub_dynamo_server.py: DynamoDB's semantics at a
+        speed that does not fall as the table grows, for long runs)."""
         self.workdir = tempfile.TemporaryDirectory(prefix="chat-soak-")
-        self.moto = MotoServer()
+        self.moto: MotoServer = StubDynamoServer() if dynamodb == "stub" else MotoServer()
         self.proxy: DynamoProxy | None = None
         self.redis = RedisServer()
         self.secret = secret

@@ -58,6 +58,8 @@ class Options:
     nodes: int = 3
     think_s: float = 8.0
     history_path: Path | None = None
+    dynamodb: str = "moto"
+    """The DynamoDB endpoint: "moto" or "stub" (soak/cluster.py)."""
 
 
 @dataclass(slots=True)
@@ -73,7 +75,7 @@ class SoakRun:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.history = History(seed=options.seed)
-        self.cluster = Cluster(options.nodes, options.seed, SECRET)
+        self.cluster = Cluster(options.nodes, options.seed, SECRET, options.dynamodb)
         self.started = time.monotonic()
         self.stopping = False
         self.users: list[SimUser] = []
