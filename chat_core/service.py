@@ -47,6 +47,12 @@ REAP_BATCH = 500
 UNSURE_SENDS_KEPT = 10_000
 TAKE_OVER_MAX = 1_000_000
 """Connection records a restarted node reads back from its predecessor (all of them, in practice)."""
+UNDO_ATTEMPTS = 8
+UNDO_RETRY_FIRST_S = 0.25
+UNDO_RETRY_MAX_S = 8.0
+"""A connection whose opening failed is closed again, retrying this way while the store is
+unavailable (about a minute in all; a record still left then stays until this node stops, when
+its drain or the reaper removes it)."""
 UNREAD_LOAD_WAIT_S = 2.0
 """How long an answer waits for a user's unread counts to load before asking the store itself."""
 UNREAD_EVENT_INTERVAL_S = 0.2
@@ -544,13 +550,34 @@ class ChatService:
         check = self._offline_checks.pop(user_id, None)
         if check is not None:
             check.cancel()
+        ref = ConnectionRef(user_id, sid, self.node_id)
         try:
-            became_online = await self.store.open_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
+            became_online = await self.store.open_connection(ref, self._clock())
         except BaseException:
             self.viewers.remove_socket(sid)
+            # its writes may have landed before the failure (an answer lost on the way back):
+            # undone in the background, or the user would stay online with no connection
+            self._spawn(self._undo_open(ref))
             raise
         if became_online:
             await self._announce_presence(user_id, "user_online", {"userId": user_id})
+
+    async def _undo_open(self, ref: ConnectionRef) -> None:
+        """Close the record of a connection whose opening failed (idempotent, retried while the
+        store is unavailable), then settle the user offline after the grace period if nothing of
+        theirs is left here."""
+        pause = UNDO_RETRY_FIRST_S
+        for _ in range(UNDO_ATTEMPTS):
+            try:
+                remaining = await self.store.close_connection(ref, self._clock())
+            except Unavailable:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, UNDO_RETRY_MAX_S)
+                continue
+            if remaining == 0 and ref.user_id not in self.viewers.sids_by_user:
+                self._schedule_offline_check(ref.user_id)
+            return
+        log.error("a failed connection's record could not be closed", extra={"sid": ref.connection_id})
 
     async def disconnect(self, user_id: str, sid: str) -> None:
         # leave the viewed chats before forgetting the socket: ViewerRegistry.remove_socket drops

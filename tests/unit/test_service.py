@@ -380,3 +380,31 @@ async def test_unread_count_reaches_only_members_whose_count_changed(
     await service.wait_background()
     sent = {d.users[0]: d.data for d in fanout.events("unread_count")}
     assert sent == {"alice": {"chatId": chat_id, "unreadCount": 1, "totalUnread": 1}}
+
+
+class OpenAnswerLost:
+    """open_connection is applied, then its answer is lost (Unavailable), as when DynamoDB
+    applied the presence update whose response never came back (the soak found it)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def open_connection(self, ref: ConnectionRef, now_ms: int) -> bool:
+        await self._store.open_connection(ref, now_ms)
+        raise Unavailable("answer lost")
+
+
+async def test_a_connection_whose_opening_failed_leaves_no_record_behind(
+    store: SqliteStore, fanout: RecordingFanout
+) -> None:
+    service = ChatService(OpenAnswerLost(store), fanout, node_id="node-a", presence_grace_s=0.05)  # type: ignore[arg-type]
+    chat_id = await direct(service)
+    with pytest.raises(Unavailable):
+        await service.connect("alice", "s1")
+    await service.wait_background()
+    await service.wait_offline_checks()
+    assert await store.node_connections("node-a", 10) == []
+    assert not (await service.active_users("bob", chat_id))[0].online
