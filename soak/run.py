@@ -251,7 +251,7 @@ class SoakRun:
 
     async def execute(self) -> Outcome:
         options = self.options
-        self.say(f"starting {options.nodes} nodes, moto, the fault proxy and redis")
+        self.say(f"starting {options.nodes} nodes, DynamoDB ({options.dynamodb}), the fault proxy and redis")
         await asyncio.to_thread(self.cluster.start)
         schedule = fault_schedule.schedule(options.seed, options.seconds, options.nodes)
         try:
