@@ -50,7 +50,7 @@ TAKE_OVER_MAX = 1_000_000
 UNDO_ATTEMPTS = 8
 UNDO_RETRY_FIRST_S = 0.25
 UNDO_RETRY_MAX_S = 8.0
-"""A connection whose opening failed is closed again, retrying this way while the store is
+"""A connection whose opening or closing failed is closed (again), retrying this way while the store is
 unavailable (about a minute in all; a record still left then stays until this node stops, when
 its drain or the reaper removes it)."""
 UNREAD_LOAD_WAIT_S = 2.0
@@ -557,15 +557,15 @@ class ChatService:
             self.viewers.remove_socket(sid)
             # its writes may have landed before the failure (an answer lost on the way back):
             # undone in the background, or the user would stay online with no connection
-            self._spawn(self._undo_open(ref))
+            self._spawn(self._close_record(ref))
             raise
         if became_online:
             await self._announce_presence(user_id, "user_online", {"userId": user_id})
 
-    async def _undo_open(self, ref: ConnectionRef) -> None:
-        """Close the record of a connection whose opening failed (idempotent, retried while the
-        store is unavailable), then settle the user offline after the grace period if nothing of
-        theirs is left here."""
+    async def _close_record(self, ref: ConnectionRef) -> None:
+        """Close the record of a connection whose opening or closing failed (idempotent, retried
+        while the store is unavailable), then settle the user offline after the grace period if
+        nothing of theirs is left here."""
         pause = UNDO_RETRY_FIRST_S
         for _ in range(UNDO_ATTEMPTS):
             try:
@@ -588,7 +588,13 @@ class ChatService:
             self.unread.forget(user_id)
         for chat_id in left:
             await self._announce_left(user_id, chat_id)
-        remaining = await self.store.close_connection(ConnectionRef(user_id, sid, self.node_id), self._clock())
+        ref = ConnectionRef(user_id, sid, self.node_id)
+        try:
+            remaining = await self.store.close_connection(ref, self._clock())
+        except Unavailable:
+            # the record must go, or the user stays online for good: closed in the background
+            self._spawn(self._close_record(ref))
+            raise
         if remaining == 0 and user_id not in self.viewers.sids_by_user:
             self._schedule_offline_check(user_id)
 

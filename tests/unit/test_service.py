@@ -408,3 +408,36 @@ async def test_a_connection_whose_opening_failed_leaves_no_record_behind(
     await service.wait_offline_checks()
     assert await store.node_connections("node-a", 10) == []
     assert not (await service.active_users("bob", chat_id))[0].online
+
+
+class CloseFailsOnce:
+    """close_connection is unavailable once (throttled past its retries), then works."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def close_connection(self, ref: ConnectionRef, now_ms: int) -> int:
+        if not self.failed:
+            self.failed = True
+            raise Unavailable("throttled")
+        return await self._store.close_connection(ref, now_ms)
+
+
+async def test_a_disconnect_whose_bookkeeping_failed_still_ends_in_offline(
+    store: SqliteStore, fanout: RecordingFanout
+) -> None:
+    flaky = CloseFailsOnce(store)
+    service = ChatService(flaky, fanout, node_id="node-a", presence_grace_s=0.05)  # type: ignore[arg-type]
+    chat_id = await direct(service)
+    await service.connect("alice", "s1")
+    with pytest.raises(Unavailable):
+        await service.disconnect("alice", "s1")
+    await service.wait_background()
+    await service.wait_offline_checks()
+    assert flaky.failed and await store.node_connections("node-a", 10) == []
+    assert not (await service.active_users("bob", chat_id))[0].online
+    assert [d.data["userId"] for d in fanout.events("user_offline")] == ["alice"]
