@@ -9,6 +9,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -45,12 +46,17 @@ class MotoServer:
         """What a process needs to use this endpoint for DynamoDB."""
         return {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint}
 
-    def start(self, timeout: float = 30.0) -> MotoServer:
+    #: the endpoint's program (`python -m <module> HOST PORT`), a path that answers once it
+    #: serves, and its name in errors: subclasses run other endpoints the same way
+    module = "tests.support.moto_serial"  # moto's app with DynamoDB's per-request atomicity
+    ready_path = "/moto-api/"
+    what = "moto_server"
+
+    def start(self, timeout: float = 30.0) -> Self:
         repo = Path(__file__).resolve().parents[2]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                # moto's app with DynamoDB's per-request atomicity (see moto_serial.py)
-                [sys.executable, "-m", "tests.support.moto_serial", "127.0.0.1", str(self.port)],
+                [sys.executable, "-m", self.module, "127.0.0.1", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -60,11 +66,13 @@ class MotoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1):
+                with urllib.request.urlopen(self.endpoint + self.ready_path, timeout=1):
                     return self
             except OSError:
+                if self.proc.poll() is not None:
+                    break
                 time.sleep(0.1)
-        raise RuntimeError(f"moto_server did not start: {self.log.read_text(errors='replace')[-2000:]}")
+        raise RuntimeError(f"{self.what} did not start: {self.log.read_text(errors='replace')[-2000:]}")
 
     def create_table(self, name: str) -> None:
         import boto3

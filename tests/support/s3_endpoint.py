@@ -3,12 +3,6 @@ as the S3 endpoint of attachment tests and of `chat serve` processes in end-to-e
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .moto_server import DUMMY_AWS_ENV, MotoServer
@@ -20,27 +14,8 @@ if TYPE_CHECKING:
 class S3Endpoint(MotoServer):
     """A moto server process that enforces S3's presigned POST rules (s3_server.py)."""
 
-    def start(self, timeout: float = 30.0) -> S3Endpoint:
-        repo = Path(__file__).resolve().parents[2]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.attachments.s3_server", "127.0.0.1", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **DUMMY_AWS_ENV, "PYTHONPATH": str(repo)},
-                cwd=repo,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"the S3 endpoint did not start: {self.log.read_text(errors='replace')[-2000:]}")
+    module = "tests.attachments.s3_server"
+    what = "the S3 endpoint"
 
     def client(self) -> S3Client:
         import boto3

@@ -18,14 +18,9 @@ settings are accepted and ignored (nothing expires, as with moto).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,7 +28,7 @@ from aiohttp import web
 from botocore.exceptions import ClientError, ParamValidationError
 
 from .dynamo_stub import StubDynamoClient
-from .moto_server import DUMMY_AWS_ENV, MotoServer
+from .moto_server import MotoServer
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
@@ -103,27 +98,9 @@ def make_app(stub: StubDynamoClient) -> web.Application:
 class StubDynamoServer(MotoServer):
     """This module as a process: MotoServer's interface (start, create_table, env, close)."""
 
-    def start(self, timeout: float = 30.0) -> StubDynamoServer:
-        repo = Path(__file__).resolve().parents[2]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.support.stub_dynamo_server", "127.0.0.1", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **DUMMY_AWS_ENV, "PYTHONPATH": str(repo)},
-                cwd=repo,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.endpoint + "/", timeout=1):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"the stub DynamoDB endpoint did not start: {self.log.read_text(errors='replace')[-2000:]}")
+    module = "tests.support.stub_dynamo_server"
+    ready_path = "/"
+    what = "the stub DynamoDB endpoint"
 
 
 def main() -> None:
