@@ -70,6 +70,34 @@ class Message:
         if self.change_seq < self.seq:
             object.__setattr__(self, "change_seq", self.seq)
 
+    @classmethod
+    def first_stored(
+        cls,
+        chat_id: str,
+        seq: int,
+        sender_id: str,
+        content: str,
+        client_message_id: str,
+        created_at_ms: int,
+        *,
+        reply_to: ReplyRef | None = None,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> Message:
+        """A message as a store first writes it: its id derived from its idempotency key
+        (`ids.message_id`), never changed yet."""
+        message_id = ids.message_id(chat_id, sender_id, client_message_id)
+        return cls(
+            message_id,
+            chat_id,
+            seq,
+            sender_id,
+            content,
+            client_message_id,
+            created_at_ms,
+            reply_to=reply_to,
+            attachments=attachments,
+        )
+
 
 ChangeKind = Literal["edit", "delete", "react", "unreact"]
 
@@ -151,8 +179,7 @@ class HistoricMessage:
     def stored_as(self, chat_id: str, seq: int) -> Message:
         """This message stored in chat_id under seq."""
         m = self
-        message_id = ids.message_id(chat_id, m.sender_id, m.client_message_id)
-        return Message(message_id, chat_id, seq, m.sender_id, m.content, m.client_message_id, m.created_at_ms)
+        return Message.first_stored(chat_id, seq, m.sender_id, m.content, m.client_message_id, m.created_at_ms)
 
 
 @dataclass(frozen=True, slots=True)

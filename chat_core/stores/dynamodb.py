@@ -465,16 +465,8 @@ class DynamoStore:
         # it, the message is complete. Throttling or an error here leaves the seq a gap; the
         # client's retry (same clientMessageId) stores the message under a new seq or finds the
         # stored one.
-        message = Message(
-            ids.message_id(chat_id, sender_id, client_message_id),
-            chat_id,
-            seq,
-            sender_id,
-            content,
-            client_message_id,
-            now_ms,
-            reply_to=reply_to,
-            attachments=attachments,
+        message = Message.first_stored(
+            chat_id, seq, sender_id, content, client_message_id, now_ms, reply_to=reply_to, attachments=attachments
         )
         first = await self._put_message_once(message)
         # the same seq: this put (or an earlier attempt of it whose answer was lost) stored it

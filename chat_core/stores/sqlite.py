@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import ids
 from ..errors import NotFound
 from ..message_changes import apply_change
 from ..models import (
@@ -247,8 +246,6 @@ class SqliteStore:
         reply_to: ReplyRef | None = None,
         attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
-        message_id = ids.message_id(chat_id, sender_id, client_message_id)
-
         # the seq is handed out and stored in one transaction: on_seq has nothing to announce early
         def job(conn: sqlite3.Connection) -> AppendResult:
             existing = conn.execute(
@@ -265,16 +262,8 @@ class SqliteStore:
             if row is None:
                 raise NotFound("chat not found")
             seq = int(row[0])
-            message = Message(
-                message_id,
-                chat_id,
-                seq,
-                sender_id,
-                content,
-                client_message_id,
-                now_ms,
-                reply_to=reply_to,
-                attachments=attachments,
+            message = Message.first_stored(
+                chat_id, seq, sender_id, content, client_message_id, now_ms, reply_to=reply_to, attachments=attachments
             )
             _insert_messages(conn, [message])
             return AppendResult(message=message, created=True)
