@@ -23,16 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws_client import client_config, open_client
 from ..clock import now_ms
 from ..errors import NotFound, Unavailable
 from .blobs import BlobInfo, Download, DownloadRedirect, UploadSlot, blob_key
 from .disposition import content_disposition
 
 if TYPE_CHECKING:
-    from botocore.config import _RetryDict
     from mypy_boto3_s3.client import S3Client
 
     from .blobs import BlobStore
@@ -74,28 +73,12 @@ class S3BlobStore:
     async def open(cls, bucket: str, *, workers: int = 16) -> S3BlobStore:
         """A store on an existing bucket; endpoint, region, credentials from the environment,
         retries as the DynamoDB store's (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`)."""
-        retries: _RetryDict = {"mode": "standard", "total_max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)}
-        if os.environ.get("AWS_RETRY_MODE") == "adaptive":
-            retries["mode"] = "adaptive"
         # SigV4 everywhere (presigned URLs included); virtual-host addressing unless an
         # endpoint is set (a local emulator serves path-style)
         local = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        config = Config(
-            retries=retries,
-            max_pool_connections=workers,
-            connect_timeout=3,
-            read_timeout=10,
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if local else "virtual"},
-        )
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
-        try:
-            client = await asyncio.get_running_loop().run_in_executor(
-                executor, functools.partial(boto3.session.Session().client, "s3", config=config)
-            )
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
+        addressing = "path" if local else "virtual"
+        config = client_config(workers, signature_version="s3v4", s3={"addressing_style": addressing})
+        client, executor = await open_client("s3", config, workers)
         return cls(bucket, client, executor)
 
     @property

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import ids
+from ..aws_client import client_config, open_client
 from ..errors import NotFound, Unavailable
 from ..message_changes import apply_change
 from ..models import (
@@ -66,7 +64,6 @@ from .dynamodb_items import text as _str
 from .dynamodb_schema import GSI1, GSI1_PK, GSI1_SK, LSI1, LSI1_SK, LSI2, LSI2_SK, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from botocore.config import _RetryDict
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from ..ports import Store
@@ -153,24 +150,8 @@ class DynamoStore:
         """A store on an existing table; region, credentials and endpoint come from the
         environment (`AWS_ENDPOINT_URL_DYNAMODB` for a local endpoint), retry mode from
         `AWS_RETRY_MODE` (standard unless adaptive) and `AWS_MAX_ATTEMPTS`."""
-        attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
-        retries: _RetryDict = {"mode": "standard", "total_max_attempts": attempts}
-        if os.environ.get("AWS_RETRY_MODE") == "adaptive":
-            retries["mode"] = "adaptive"
-        config = Config(
-            retries=retries,
-            max_pool_connections=workers,
-            connect_timeout=3,
-            read_timeout=10,
-        )
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb")
-        try:
-            client = await asyncio.get_running_loop().run_in_executor(
-                executor, functools.partial(boto3.session.Session().client, "dynamodb", config=config)
-            )
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
+        config = client_config(workers, max_attempts=max_attempts)
+        client, executor = await open_client("dynamodb", config, workers)
         return cls(
             client,
             table_name,
