@@ -9,6 +9,7 @@ ErrorCode = Literal[
     "FORBIDDEN",
     "NOT_FOUND",
     "INVALID",
+    "BLOCKED",
     "TOO_LARGE",
     "RATE_LIMITED",
     "UNAVAILABLE",
@@ -50,6 +51,18 @@ class Invalid(ChatError):
     default_message = "invalid request"
 
 
+class Blocked(ChatError):
+    """A send or a new direct chat between two users one of whom blocks the other."""
+
+    code = "BLOCKED"
+    default_message = "one of you blocks the other"
+
+
+class Conflict(Exception):
+    """Store.update_chat: the chat changed since the caller read it (not a wire error: the
+    caller reads again and decides again)."""
+
+
 class TooLarge(ChatError):
     code = "TOO_LARGE"
     default_message = "request too large"
@@ -81,6 +94,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,
     "INVALID": 400,
+    "BLOCKED": 403,
     "TOO_LARGE": 413,
     "RATE_LIMITED": 429,
     "UNAVAILABLE": 503,

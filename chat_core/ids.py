@@ -24,10 +24,12 @@ def ulid(now_ms: int | None = None) -> str:
     return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -1, -10)])[-26:]
 
 
-def direct_chat_id(user_a: str, user_b: str) -> str:
-    """The same id whichever of the two asks first (user ids cannot contain a newline)."""
+def direct_chat_id(user_a: str, user_b: str, topic: str | None = None) -> str:
+    """The same id whichever of the two asks first (user ids and topics cannot contain a
+    newline); each topic of the pair its own chat, no topic the pair's v1 chat."""
     low, high = sorted((user_a, user_b))
-    digest = hashlib.sha256(f"{low}\n{high}".encode()).hexdigest()
+    key = f"{low}\n{high}" if topic is None else f"{low}\n{high}\n{topic}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return "d_" + digest[:32]
 
 

@@ -131,12 +131,14 @@ class ChangeResult:
 class Chat:
     """A chat with its members and every member's read mark.
 
-    Membership is fixed when the chat is created (protocol v1 has no add/remove member),
-    which is what lets nodes cache it without invalidation.
-
     `last_seq` is the seq of the last stored message (0 for none). Seqs may have gaps (a seq
     whose write failed, or that a retry turned out not to need), so it is not a message count.
     `read_seqs` are the marks members set (mark_read); sending does not move them.
+
+    A group's members, admins and title change over time (`Store.update_chat`); `version` counts
+    those changes, and block changes of a direct chat (`Store.set_block`): a node caches what it
+    needs of a chat (members, blocks) under its version, and a notice of a newer version
+    replaces it (docs/conversations.md).
     """
 
     id: str
@@ -148,6 +150,57 @@ class Chat:
     last_activity_ms: int
     last_message: Message | None
     read_seqs: Mapping[str, int] = field(default_factory=dict)
+    topic: str | None = None
+    """Direct chats: the subject the platform opened the pair's chat about (None: the pair's
+    chat without a subject, protocol v1's)."""
+    admins: tuple[str, ...] = ()
+    """Groups: who may change members, title and admins (the creator first). A group stored
+    before admins existed has none: its first member, its creator, is its admin."""
+    version: int = 0
+    joined_seqs: Mapping[str, int] = field(default_factory=dict)
+    """Per member, the seq their history starts after: messages at or below it are not theirs
+    to see (a member added with `full_history` False). Absent or 0: the whole history."""
+    blocked_by: frozenset[str] = frozenset()
+    """Direct chats: the members who block the other one (`Store.set_block`)."""
+
+    @property
+    def acting_admins(self) -> tuple[str, ...]:
+        """The admins, or the creator of a group stored before admins existed."""
+        if self.type != "group":
+            return ()
+        return self.admins or self.members[:1]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUpdate:
+    """A change of a group's membership or settings, applied by `Store.update_chat` only if the
+    chat is still at `expected_version` (then its version becomes expected_version + 1)."""
+
+    expected_version: int
+    now_ms: int
+    add: tuple[str, ...] = ()
+    """New members (none of them a member already). Each gets the read mark of the chat's last
+    seq handed out, and that seq as its joined seq unless `full_history`."""
+    remove: tuple[str, ...] = ()
+    """Members to remove (each a member now): their member records go, read mark included. The
+    caller passes the admins left (`admins`) when one of them is an admin."""
+    title: str | None = None
+    set_title: bool = False
+    """When True, the title becomes `title` (None clears it)."""
+    admins: tuple[str, ...] | None = None
+    """The new admins, all of them members after the change (None: unchanged)."""
+    full_history: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Blocks:
+    """Who a user blocks, and who blocks them."""
+
+    blocked: frozenset[str]
+    blocked_by: frozenset[str]
+
+    def between(self, other: str) -> bool:
+        return other in self.blocked or other in self.blocked_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +270,9 @@ class MemberNotice:
     data: Mapping[str, Any]
     members: tuple[str, ...]
     skip_sid: str | None = None
+    version: int = 0
+    """The chat's version the sender knew `members` at: a node that knows a newer version
+    delivers only to those still members in it (a removed member gets nothing more)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,11 @@ from typing import Protocol
 from .models import (
     AppendResult,
     Attachment,
+    Blocks,
     ChangeResult,
     Chat,
     ChatPage,
+    ChatUpdate,
     ConnectionRef,
     HistoricMessage,
     MemberNotice,
@@ -37,7 +39,9 @@ ATTACHMENT_RECORD_TTL_MS = 24 * 3600 * 1000
 class Store(Protocol):
     # --- chats -------------------------------------------------------------------------------
     async def create_chat(self, chat: Chat) -> tuple[Chat, bool]:
-        """Store a new chat (last_seq 0, no messages, every read mark 0).
+        """Store a new chat (last_seq 0, no messages, every read mark 0, version 0, with its
+        topic, admins and blocked_by as given). A direct chat is found again by set_block
+        through its pair of members, whatever its topic.
 
         If a chat with that id exists already, store nothing and return (existing, False); this is
         what makes the deterministic direct-chat id race-free. Otherwise return (chat, True).
@@ -45,15 +49,36 @@ class Store(Protocol):
         ...
 
     async def get_chat(self, chat_id: str) -> Chat | None:
-        """The chat with its members, read marks, last_seq and last message; None if unknown."""
+        """The chat with its members, read marks, joined seqs, admins, blocks, version, last_seq
+        and last message; None if unknown."""
         ...
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
         """The user's chats, newest activity first (ties by id), at most `limit` of them.
 
         `cursor` is None or a value this store returned as next_cursor for the same user; a cursor
-        that does not parse raises Invalid. next_cursor is None on the last page.
+        that does not parse raises Invalid. next_cursor is None on the last page. The work is
+        about a page's, not the user's whole chat list (docs/conversations.md, the inbox).
         """
+        ...
+
+    async def update_chat(self, chat_id: str, update: ChatUpdate) -> Chat:
+        """Apply a group's membership or settings change atomically if the chat's version is
+        still update.expected_version (it becomes expected_version + 1); return the chat after
+        it. Raises NotFound (no such chat) and Conflict (another change came first: nothing
+        written; the caller reads the chat again and decides again). A member added is listed
+        among the user's chats (list_chats, unread_entries, contacts) from then on, a member
+        removed no longer. The chat's last activity and seqs do not move."""
+        ...
+
+    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, now_ms: int) -> tuple[Chat, ...]:
+        """Record (blocking True) or drop that blocker_id blocks blocked_id, and mark every direct
+        chat of the pair accordingly (blocker_id in or out of its blocked_by, its version + 1
+        when that changed). Idempotent. Returns the pair's direct chats after the call."""
+        ...
+
+    async def blocks(self, user_id: str) -> Blocks:
+        """Whom the user blocks and who blocks the user."""
         ...
 
     # --- messages ----------------------------------------------------------------------------

@@ -8,14 +8,18 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound
+import orjson
+
+from ..errors import Conflict, NotFound
 from ..message_changes import apply_change
 from ..models import (
     AppendResult,
     Attachment,
+    Blocks,
     ChangeResult,
     Chat,
     ChatPage,
+    ChatUpdate,
     ConnectionRef,
     HistoricMessage,
     Message,
@@ -33,6 +37,7 @@ from .sqlite_worker import SqliteWorker
 
 _BASE_COLUMNS = "id, chat_id, seq, sender_id, content, client_message_id, created_at"
 _MESSAGE_COLUMNS = _BASE_COLUMNS + ", change_seq, edited_at, deleted, reply_to, attachments, reactions"
+_CHAT_COLUMNS = "id, type, title, created_at, last_seq, last_activity, topic, admins, version, blocked_by"
 
 
 def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
@@ -100,14 +105,30 @@ def _attachment(row: Sequence[Any]) -> Attachment:
     )
 
 
+def _user_ids_text(user_ids: Iterable[str]) -> str | None:
+    """A list of user ids as a JSON column (NULL for none: what rows from before migration 3 hold)."""
+    listed = list(user_ids)
+    return orjson.dumps(listed).decode() if listed else None
+
+
+def _user_ids_from(text: str | None) -> tuple[str, ...]:
+    return tuple(orjson.loads(text)) if text else ()
+
+
+def _pair_key(user_a: str, user_b: str) -> str:
+    """A direct chat's `pair` column: the same whichever of the two is named first, and the same
+    as migration 3 computes for older chats (MIN and MAX of the members: SQLite's BINARY order
+    of UTF-8 is Python's code point order)."""
+    low, high = sorted((user_a, user_b))
+    return f"{low}\n{high}"
+
+
 def _load_chat(conn: sqlite3.Connection, chat_id: str) -> Chat | None:
-    row = conn.execute(
-        "SELECT id, type, title, created_at, last_seq, last_activity FROM chats WHERE id = ?", (chat_id,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     if row is None:
         return None
     members = conn.execute(
-        "SELECT user_id, read_seq FROM members WHERE chat_id = ? ORDER BY position", (chat_id,)
+        "SELECT user_id, read_seq, joined_seq FROM members WHERE chat_id = ? ORDER BY position", (chat_id,)
     ).fetchall()
     last_message = None
     if row[4] > 0:
@@ -120,14 +141,92 @@ def _load_chat(conn: sqlite3.Connection, chat_id: str) -> Chat | None:
         id=row[0],
         type=row[1],
         title=row[2],
-        members=tuple(user_id for user_id, _ in members),
+        members=tuple(user_id for user_id, _, _ in members),
         created_at_ms=row[3],
         # the seq of the last message (the chat's counter also counts changes)
         last_seq=last_message.seq if last_message is not None else 0,
         last_activity_ms=row[5],
         last_message=last_message,
-        read_seqs={user_id: read_seq for user_id, read_seq in members},
+        read_seqs={user_id: read_seq for user_id, read_seq, _ in members},
+        topic=row[6],
+        admins=_user_ids_from(row[7]),
+        version=int(row[8]),
+        joined_seqs={user_id: joined_seq for user_id, _, joined_seq in members},
+        blocked_by=frozenset(_user_ids_from(row[9])),
     )
+
+
+def _remove_members(conn: sqlite3.Connection, chat_id: str, user_ids: Sequence[str]) -> None:
+    """Their member rows go, read mark and joined seq with them: the chat leaves their inbox,
+    unread counts and contacts, which all start from the members table."""
+    conn.executemany("DELETE FROM members WHERE chat_id = ? AND user_id = ?", [(chat_id, u) for u in user_ids])
+
+
+def _add_members(
+    conn: sqlite3.Connection, chat_id: str, user_ids: Sequence[str], handed_out: int, joined_seq: int
+) -> None:
+    """New members after the existing ones, read up to the last seq handed out: nothing sent
+    before they came is unread for them (a member already there keeps their row)."""
+    (last_position,) = conn.execute(
+        "SELECT COALESCE(MAX(position), -1) FROM members WHERE chat_id = ?", (chat_id,)
+    ).fetchone()
+    conn.executemany(
+        "INSERT OR IGNORE INTO members (chat_id, user_id, position, read_seq, joined_seq) VALUES (?, ?, ?, ?, ?)",
+        [(chat_id, u, int(last_position) + 1 + i, handed_out, joined_seq) for i, u in enumerate(user_ids)],
+    )
+
+
+def _apply_update(conn: sqlite3.Connection, chat_id: str, update: ChatUpdate) -> Chat:
+    """Store.update_chat inside the writer's transaction: the version check is the first write,
+    so a stale caller changes nothing, and nothing can come between it and the rest."""
+    row = conn.execute(
+        "UPDATE chats SET version = version + 1 WHERE id = ? AND version = ? RETURNING last_seq",
+        (chat_id, update.expected_version),
+    ).fetchone()
+    if row is None:
+        if conn.execute("SELECT 1 FROM chats WHERE id = ?", (chat_id,)).fetchone() is None:
+            raise NotFound("chat not found")
+        raise Conflict(f"chat {chat_id} is no longer at version {update.expected_version}")
+    # chats.last_seq is the chat's counter: the last seq handed out to a message or a change
+    # (Chat.last_seq is the last message's); a new member has read, and joined after, all of it
+    handed_out = int(row[0])
+    _remove_members(conn, chat_id, update.remove)
+    _add_members(conn, chat_id, update.add, handed_out, 0 if update.full_history else handed_out)
+    if update.set_title:
+        conn.execute("UPDATE chats SET title = ? WHERE id = ?", (update.title, chat_id))
+    if update.admins is not None:
+        conn.execute("UPDATE chats SET admins = ? WHERE id = ?", (_user_ids_text(update.admins), chat_id))
+    chat = _load_chat(conn, chat_id)
+    assert chat is not None
+    return chat
+
+
+def _apply_block(
+    conn: sqlite3.Connection, blocker_id: str, blocked_id: str, blocking: bool, now_ms: int
+) -> tuple[Chat, ...]:
+    """Store.set_block inside the writer's transaction: the block and every direct chat of the
+    pair (found by `pair`, whatever the topic) change together. A chat already in the wanted
+    state keeps its version, so a repeated call notifies nobody of a change."""
+    if blocking:
+        conn.execute(
+            "INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, ?)",
+            (blocker_id, blocked_id, now_ms),
+        )
+    else:
+        conn.execute("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?", (blocker_id, blocked_id))
+    rows = conn.execute(
+        "SELECT id, blocked_by FROM chats WHERE pair = ? ORDER BY id", (_pair_key(blocker_id, blocked_id),)
+    ).fetchall()
+    for chat_id, text in rows:
+        before = frozenset(_user_ids_from(text))
+        after = before | {blocker_id} if blocking else before - {blocker_id}
+        if after != before:
+            conn.execute(
+                "UPDATE chats SET blocked_by = ?, version = version + 1 WHERE id = ?",
+                (_user_ids_text(sorted(after)), chat_id),
+            )
+    chats = [_load_chat(conn, chat_id) for chat_id, _ in rows]
+    return tuple(chat for chat in chats if chat is not None)
 
 
 def _page_after(
@@ -191,10 +290,21 @@ class SqliteStore:
     # --- chats -------------------------------------------------------------------------------
     async def create_chat(self, chat: Chat) -> tuple[Chat, bool]:
         def job(conn: sqlite3.Connection) -> tuple[Chat, bool]:
+            pair = _pair_key(chat.members[0], chat.members[-1]) if chat.type == "direct" else None
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO chats (id, type, title, created_at, last_seq, last_activity)"
-                " VALUES (?, ?, ?, ?, 0, ?)",
-                (chat.id, chat.type, chat.title, chat.created_at_ms, chat.created_at_ms),
+                "INSERT OR IGNORE INTO chats (id, type, title, created_at, last_seq, last_activity,"
+                " topic, admins, version, blocked_by, pair) VALUES (?, ?, ?, ?, 0, ?, ?, ?, 0, ?, ?)",
+                (
+                    chat.id,
+                    chat.type,
+                    chat.title,
+                    chat.created_at_ms,
+                    chat.created_at_ms,
+                    chat.topic,
+                    _user_ids_text(chat.admins),
+                    _user_ids_text(sorted(chat.blocked_by)),
+                    pair,
+                ),
             ).rowcount
             if inserted:
                 conn.executemany(
@@ -230,6 +340,22 @@ class SqliteStore:
                     chats.append(chat)
             next_cursor = encode_inbox_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
             return ChatPage(chats=tuple(chats), next_cursor=next_cursor)
+
+        return await self._reader.call(job)
+
+    async def update_chat(self, chat_id: str, update: ChatUpdate) -> Chat:
+        return await self._worker.call(lambda conn: _apply_update(conn, chat_id, update))
+
+    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, now_ms: int) -> tuple[Chat, ...]:
+        return await self._worker.call(lambda conn: _apply_block(conn, blocker_id, blocked_id, blocking, now_ms))
+
+    async def blocks(self, user_id: str) -> Blocks:
+        def job(conn: sqlite3.Connection) -> Blocks:
+            blocked = conn.execute("SELECT blocked_id FROM blocks WHERE blocker_id = ?", (user_id,)).fetchall()
+            blocked_by = conn.execute("SELECT blocker_id FROM blocks WHERE blocked_id = ?", (user_id,)).fetchall()
+            return Blocks(
+                blocked=frozenset(row[0] for row in blocked), blocked_by=frozenset(row[0] for row in blocked_by)
+            )
 
         return await self._reader.call(job)
 

@@ -77,6 +77,31 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX attachments_by_age ON attachments (created_at);
     """,
+    # 3: conversations (docs/conversations.md). Chats gain a topic (direct chats), admins and the
+    # members who block the other one (JSON lists of user ids), a version counting those changes,
+    # and, for direct chats, `pair` (the two member ids sorted, joined by a newline: user ids
+    # have none) so a block finds the pair's chats of every topic; existing direct chats get it
+    # from their members. A member's joined_seq is the seq their history starts after (0: all).
+    # The blocks themselves are read both ways: whom a user blocks, who blocks them.
+    """
+    ALTER TABLE chats ADD COLUMN topic TEXT;
+    ALTER TABLE chats ADD COLUMN admins TEXT;
+    ALTER TABLE chats ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chats ADD COLUMN blocked_by TEXT;
+    ALTER TABLE chats ADD COLUMN pair TEXT;
+    UPDATE chats SET pair = (
+        SELECT MIN(m.user_id) || char(10) || MAX(m.user_id) FROM members m WHERE m.chat_id = chats.id
+    ) WHERE type = 'direct';
+    CREATE INDEX chats_by_pair ON chats (pair) WHERE pair IS NOT NULL;
+    ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE blocks (
+        blocker_id TEXT NOT NULL,
+        blocked_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (blocker_id, blocked_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX blocks_by_blocked ON blocks (blocked_id, blocker_id);
+    """,
 )
 
 
