@@ -25,6 +25,12 @@ MAX_ATTACHMENTS = 10
 MAX_EMOJI_CHARS = 32
 MAX_FILE_NAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 127
+MAX_TOPIC_CHARS = 128
+MAX_ADDED_AT_ONCE = 50
+"""Users one add_members call adds (the DynamoDB store writes them in one transaction)."""
+MAX_ADMINS = 20
+INBOX_PAGE = 20
+MAX_CURSOR_CHARS = 512
 
 _ID = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
 
@@ -107,6 +113,7 @@ class JoinChat:
     chat_id: str | None
     recipient_id: str | None
     since_seq: int | None
+    topic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +180,108 @@ class CreateChat:
     title: str | None
     members: tuple[str, ...]
     recipient_id: str | None
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddMembers:
+    chat_id: str
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    chat_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateChat:
+    chat_id: str
+    title: str | None
+    set_title: bool
+    admins: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListChats:
+    limit: int
+    cursor: str | None
+
+
+def topic(value: object) -> str | None:
+    """A direct chat's subject: the platform's (a listing or order id), opaque to us."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_TOPIC_CHARS or not value.isprintable():
+        raise Invalid(f"topic must be 1-{MAX_TOPIC_CHARS} printable characters")
+    return value
+
+
+def title(value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_TITLE_CHARS or not value.strip()):
+        raise Invalid(f"title must be a non-blank string of at most {MAX_TITLE_CHARS} characters")
+    return value
+
+
+def _user_ids(value: object, field: str, most: int) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"{field} must be a non-empty list of user ids")
+    if len(value) > most:
+        raise Invalid(f"{field} holds at most {most} user ids")
+    return tuple(dict.fromkeys(user_id(u, f"{field}[]") for u in value))
+
+
+def add_members(data: object, chat: str | None = None) -> AddMembers:
+    body = _object(data)
+    return AddMembers(
+        chat if chat is not None else chat_id(body.get("chatId")),
+        _user_ids(body.get("userIds"), "userIds", MAX_ADDED_AT_ONCE),
+    )
+
+
+def member_ref(data: object) -> MemberRef:
+    body = _object(data)
+    return MemberRef(chat_id(body.get("chatId")), user_id(body.get("userId")))
+
+
+def update_chat(data: object, chat: str | None = None) -> UpdateChat:
+    body = _object(data)
+    admins = body.get("admins")
+    if "title" not in body and admins is None:
+        raise Invalid("give title or admins")
+    return UpdateChat(
+        chat if chat is not None else chat_id(body.get("chatId")),
+        title(body.get("title")),
+        "title" in body,
+        None if admins is None else _user_ids(admins, "admins", MAX_ADMINS),
+    )
+
+
+def leave_chat(data: object) -> tuple[str, bool]:
+    """`{chatId}` (stop viewing, v1) or `{chatId, leaveGroup: true}` (leave the group for good)."""
+    body = _object(data)
+    leave_group = body.get("leaveGroup", False)
+    if not isinstance(leave_group, bool):
+        raise Invalid("leaveGroup must be a boolean")
+    return chat_id(body.get("chatId")), leave_group
+
+
+def user_ref(data: object) -> str:
+    return user_id(_object(data).get("userId"))
+
+
+def cursor_value(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CURSOR_CHARS:
+        raise Invalid("cursor must be a string from nextCursor")
+    return value
+
+
+def list_chats(data: object) -> ListChats:
+    body = _object(data)
+    return ListChats(limit_value(body.get("limit"), INBOX_PAGE, MAX_PAGE), cursor_value(body.get("cursor")))
 
 
 def join_chat(data: object) -> JoinChat:
@@ -184,7 +293,15 @@ def join_chat(data: object) -> JoinChat:
         chat_id=chat_id(body["chatId"]) if has_chat else None,
         recipient_id=user_id(body["recipientId"], "recipientId") if has_recipient else None,
         since_seq=_seq(body.get("sinceSeq"), "sinceSeq"),
+        topic=_topic_of_recipient(body, has_recipient),
     )
+
+
+def _topic_of_recipient(body: dict[str, Any], has_recipient: bool) -> str | None:
+    found = topic(body.get("topic"))
+    if found is not None and not has_recipient:
+        raise Invalid("topic goes with recipientId")
+    return found
 
 
 def chat_ref(data: object) -> str:
@@ -345,16 +462,17 @@ def create_chat(data: object) -> CreateChat:
     body = _object(data)
     kind = body.get("type")
     if kind == "direct":
-        return CreateChat("direct", None, (), user_id(body.get("recipientId"), "recipientId"))
+        recipient = user_id(body.get("recipientId"), "recipientId")
+        return CreateChat("direct", None, (), recipient, topic(body.get("topic")))
     if kind != "group":
         raise Invalid("type must be 'group' or 'direct'")
-    title = body.get("title")
-    if title is not None and (not isinstance(title, str) or len(title) > MAX_TITLE_CHARS or not title.strip()):
-        raise Invalid(f"title must be a non-blank string of at most {MAX_TITLE_CHARS} characters")
+    if body.get("topic") is not None:
+        raise Invalid("topic is for direct chats")
+    group_title = title(body.get("title"))
     members = body.get("members")
     if not isinstance(members, list) or not members:
         raise Invalid("members must be a non-empty list of user ids")
     if len(members) > MAX_GROUP_MEMBERS:
         raise Invalid(f"a group has at most {MAX_GROUP_MEMBERS} members")
     parsed = tuple(dict.fromkeys(user_id(m, "members[]") for m in members))
-    return CreateChat("group", title, parsed, None)
+    return CreateChat("group", group_title, parsed, None)

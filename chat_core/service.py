@@ -8,10 +8,12 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
-from . import payloads, wire
+from . import membership, payloads, wire
+from .chat_cache import ChatCache, KnownChat
 from .clock import now_ms
-from .errors import Invalid, NotFound, RateLimited, Unavailable
+from .errors import Blocked, Conflict, Forbidden, Invalid, NotFound, RateLimited, Unavailable
 from .ids import direct_chat_id, group_chat_id
 from .limits import Limiter
 from .models import (
@@ -19,6 +21,7 @@ from .models import (
     Attachment,
     ChangeResult,
     Chat,
+    ChatUpdate,
     ChatView,
     ConnectionRef,
     MemberNotice,
@@ -55,11 +58,27 @@ unavailable (about a minute in all; a record still left then stays until this no
 its drain or the reaper removes it)."""
 UNREAD_LOAD_WAIT_S = 2.0
 """How long an answer waits for a user's unread counts to load before asking the store itself."""
+CHANGE_ATTEMPTS = 8
+"""Tries of a group change that keeps meeting another change first (Conflict)."""
 UNREAD_EVENT_INTERVAL_S = 0.2
 """unread_count events leave in flushes at most this often: a count that changes when no flush
 happened for this long goes out at once (the next loop turn); under load, the changes of each
 interval go out as one event per user and chat with the latest values (a busy group would
 otherwise double the frames each message costs)."""
+
+
+class OfflineHook(Protocol):
+    """Tells the platform about messages to members who are offline (chat_core/hooks)."""
+
+    def notify(self, message: dict[str, Any], chat: dict[str, Any], recipients: list[str]) -> None: ...
+
+
+class ChatPolicy(Protocol):
+    """Asks the platform whether a user may start a chat with others (chat_core/hooks)."""
+
+    async def allow(
+        self, kind: Literal["direct", "group"], user_id: str, others: list[str], topic: str | None
+    ) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +129,21 @@ class ChatService:
         send_order_timeout_s: float = 5.0,
         edit_window_s: float | None = None,
         uploads: Uploads | None = None,
+        cache_chats: bool = True,
+        group_history: Literal["joined", "all"] = "joined",
+        offline_hook: OfflineHook | None = None,
+        policy: ChatPolicy | None = None,
     ) -> None:
         """`send_order_timeout_s`: how long a send whose store work has not finished holds back
         the emits of later seqs of its chat. Nothing is left running after a call returns unless
         the fan-out hands this node notices (a node's, not Lambda's): then unread counts load in
         the background. `edit_window_s`: how long after sending a message may be edited (None:
         always). `uploads`: attachments (None: a send with attachmentIds and request_upload are
-        refused)."""
+        refused). `cache_chats`: keep what sends need of each chat (members, blocks) between
+        calls, which only a process that receives the member notices may do (a node; not a
+        Lambda function). `group_history`: what a member added to a group sees ("joined": the
+        messages after their joining; "all"). `offline_hook`: told of messages to offline
+        members; `policy`: asked before a new chat is created."""
         self.store = store
         self.fanout = fanout
         self.node_id = node_id
@@ -129,7 +156,10 @@ class ChatService:
         self._edit_window_ms = None if edit_window_s is None else int(edit_window_s * 1000)
         self.uploads = uploads
         self._uploads_swept_at = -UPLOAD_SWEEP_INTERVAL_MS
-        self._members: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._chats = ChatCache(MEMBERSHIP_CACHE_SIZE if cache_chats else 0)
+        self._full_history = group_history == "all"
+        self._offline_hook = offline_hook
+        self._policy = policy
         self._send_order = SendOrder(
             send_order_timeout_s,
             seqs_in_call_order=bool(getattr(store, "hands_out_seqs_in_call_order", False)),
@@ -160,25 +190,20 @@ class ChatService:
             await self.uploads.blobs.close()
 
     # --- membership ---------------------------------------------------------------------------
-    def _remember(self, chat: Chat) -> frozenset[str]:
-        members = frozenset(chat.members)
-        self._members[chat.id] = members
-        self._members.move_to_end(chat.id)
-        if len(self._members) > MEMBERSHIP_CACHE_SIZE:
-            self._members.popitem(last=False)
-        return members
+    def _remember(self, chat: Chat) -> KnownChat:
+        return self._chats.learn(KnownChat.of(chat))
 
-    async def _require_member(self, user_id: str, chat_id: str) -> frozenset[str]:
-        """Members of a chat the user belongs to; NotFound otherwise, so ids do not leak."""
-        members = self._members.get(chat_id)
-        if members is None:
+    async def _require_member(self, user_id: str, chat_id: str) -> KnownChat:
+        """What sends need of a chat the user belongs to; NotFound otherwise, so ids do not leak."""
+        known = self._chats.get(chat_id)
+        if known is None:
             chat = await self.store.get_chat(chat_id)
             if chat is None:
                 raise NotFound("chat not found")
-            members = self._remember(chat)
-        if user_id not in members:
+            known = self._remember(chat)
+        if user_id not in known.members:
             raise NotFound("chat not found")
-        return members
+        return known
 
     async def _member_chat(self, user_id: str, chat_id: str) -> Chat:
         chat = await self.store.get_chat(chat_id)
@@ -188,52 +213,202 @@ class ChatService:
         return chat
 
     # --- chats --------------------------------------------------------------------------------
-    async def open_direct(self, user_id: str, recipient_id: str) -> tuple[Chat, bool]:
+    async def open_direct(self, user_id: str, recipient_id: str, topic: str | None = None) -> tuple[Chat, bool]:
+        """The pair's chat about `topic` (None: the pair's v1 chat), created if it does not exist
+        yet: unless one of the two blocks the other (BLOCKED) or the platform's policy says no."""
         if recipient_id == user_id:
             raise Invalid("recipientId must be another user")
-        chat_id = direct_chat_id(user_id, recipient_id)
+        chat_id = direct_chat_id(user_id, recipient_id, topic)
         existing = await self.store.get_chat(chat_id)
         if existing is not None:
             self._remember(existing)
             return existing, False
+        if (await self.store.blocks(user_id)).between(recipient_id):
+            raise Blocked()
+        await self._allowed("direct", user_id, [recipient_id], topic)
         now = self._clock()
         members = tuple(sorted((user_id, recipient_id)))
         chat, created = await self.store.create_chat(
-            Chat(chat_id, "direct", None, members, now, 0, now, None, dict.fromkeys(members, 0))
+            Chat(chat_id, "direct", None, members, now, 0, now, None, dict.fromkeys(members, 0), topic=topic)
         )
+        if created:
+            # a block set while this chat was being created may not have seen it: each of the
+            # two reads after its own write, so whichever comes second marks the chat
+            blocks = await self.store.blocks(user_id)
+            pairs = [(user_id, recipient_id)] if recipient_id in blocks.blocked else []
+            if recipient_id in blocks.blocked_by:
+                pairs.append((recipient_id, user_id))
+            for blocker, blocked in pairs:
+                marked = await self.store.set_block(blocker, blocked, True, now)
+                chat = next((c for c in marked if c.id == chat_id), chat)
         self._remember(chat)
         return chat, created
+
+    async def _allowed(
+        self, kind: Literal["direct", "group"], user_id: str, others: list[str], topic: str | None
+    ) -> None:
+        if self._policy is not None and not await self._policy.allow(kind, user_id, others, topic):
+            raise Forbidden("the platform does not allow this chat")
 
     async def create_chat(self, user_id: str, request: payloads.CreateChat) -> tuple[ChatView, bool]:
         await self._limit(user_id, "join")
         if request.type == "direct":
             assert request.recipient_id is not None
-            chat, created = await self.open_direct(user_id, request.recipient_id)
+            chat, created = await self.open_direct(user_id, request.recipient_id, request.topic)
         else:
             chat, created = await self._create_group(user_id, request)
-        return (await self._views(user_id, [chat]))[0], created
+        return (await self.views(user_id, [chat]))[0], created
 
     async def _create_group(self, user_id: str, request: payloads.CreateChat) -> tuple[Chat, bool]:
         members = (user_id, *(m for m in request.members if m != user_id))
         if len(members) < 2:
             raise Invalid("a group needs at least one member besides its creator")
+        await self._allowed("group", user_id, list(members[1:]), None)
         now = self._clock()
         chat, created = await self.store.create_chat(
-            Chat(group_chat_id(), "group", request.title, members, now, 0, now, None, dict.fromkeys(members, 0))
+            Chat(
+                group_chat_id(),
+                "group",
+                request.title,
+                members,
+                now,
+                0,
+                now,
+                None,
+                dict.fromkeys(members, 0),
+                admins=(user_id,),
+            )
         )
         self._remember(chat)
         return chat, created
 
+    # --- group membership and settings -----------------------------------------------------------
+    async def add_members(self, user_id: str, request: payloads.AddMembers) -> Chat:
+        await self._limit(user_id, "join")
+        checked: set[str] = set()
+
+        async def plan(chat: Chat) -> ChatUpdate | None:
+            update = membership.add(
+                chat, user_id, request.user_ids, full_history=self._full_history, now_ms=self._clock()
+            )
+            if update is not None and (unchecked := [u for u in update.add if u not in checked]):
+                await self._allowed("group", user_id, unchecked, None)
+                checked.update(unchecked)
+            return update
+
+        def shown(update: ChatUpdate) -> dict[str, Any]:
+            return membership.change_shown("members_added", user_id, userIds=list(update.add))
+
+        return await self._change_chat(user_id, request.chat_id, plan, shown)
+
+    async def remove_member(self, user_id: str, request: payloads.MemberRef) -> Chat:
+        """An admin removes a member; a member removing themselves leaves the group."""
+        if request.user_id == user_id:
+            return await self.leave_group(user_id, request.chat_id)
+        await self._limit(user_id, "join")
+
+        async def plan(chat: Chat) -> ChatUpdate:
+            return membership.remove(chat, user_id, request.user_id, now_ms=self._clock())
+
+        def shown(update: ChatUpdate) -> dict[str, Any]:
+            return membership.change_shown("member_removed", user_id, userId=request.user_id)
+
+        return await self._change_chat(user_id, request.chat_id, plan, shown)
+
+    async def leave_group(self, user_id: str, chat_id: str) -> Chat:
+        await self._limit(user_id, "join")
+
+        async def plan(chat: Chat) -> ChatUpdate:
+            return membership.leave(chat, user_id, now_ms=self._clock())
+
+        def shown(update: ChatUpdate) -> dict[str, Any]:
+            return membership.change_shown("member_left", user_id)
+
+        return await self._change_chat(user_id, chat_id, plan, shown)
+
+    async def update_chat(self, user_id: str, request: payloads.UpdateChat) -> Chat:
+        await self._limit(user_id, "join")
+
+        async def plan(chat: Chat) -> ChatUpdate | None:
+            return membership.update(
+                chat,
+                user_id,
+                title=request.title,
+                set_title=request.set_title,
+                admins=request.admins,
+                now_ms=self._clock(),
+            )
+
+        def shown(update: ChatUpdate) -> dict[str, Any]:
+            kind = "chat_renamed" if update.set_title else "admins_changed"
+            return membership.change_shown(kind, user_id)
+
+        return await self._change_chat(user_id, request.chat_id, plan, shown)
+
+    async def _change_chat(
+        self,
+        user_id: str,
+        chat_id: str,
+        plan: Callable[[Chat], Awaitable[ChatUpdate | None]],
+        shown: Callable[[ChatUpdate], dict[str, Any]],
+    ) -> Chat:
+        """Read the chat, plan the change against it, store it if the chat is still as read
+        (else read again and plan again), then tell every node (`chat_updated`)."""
+        for _ in range(CHANGE_ATTEMPTS):
+            chat = await self._member_chat(user_id, chat_id)
+            update = await plan(chat)
+            if update is None:
+                return chat
+            try:
+                after = await self.store.update_chat(chat_id, update)
+            except Conflict:
+                continue
+            await self._publish_chat(after, shown(update), removed=update.remove)
+            return after
+        raise Unavailable("the chat keeps changing; retry")
+
+    async def _publish_chat(self, chat: Chat, change: dict[str, Any], *, removed: Sequence[str] = ()) -> None:
+        """Tell every node a chat changed (`chat_updated`): each replaces what it keeps of it and
+        tells its sockets of the members; the removed ones get `removed_from_chat`."""
+        self._remember(chat)
+        data = {
+            "chat": wire.chat_shared(chat, self._url_for),
+            "change": change,
+            "removed": list(removed),
+            "joinedSeqs": {u: s for u, s in chat.joined_seqs.items() if s},
+            "blockedBy": sorted(chat.blocked_by),
+        }
+        await self.fanout.notify_members(
+            MemberNotice("chat_updated", data, (*chat.members, *removed), version=chat.version)
+        )
+
+    # --- blocking -------------------------------------------------------------------------------
+    async def block_user(self, user_id: str, other_id: str, blocking: bool = True) -> None:
+        """Block (or unblock) another user: their direct chats refuse sends (BLOCKED), no new
+        one opens, presence is hidden both ways; every node learns it with the chats' notices."""
+        await self._limit(user_id, "join")
+        if other_id == user_id:
+            raise Invalid("you cannot block yourself")
+        # idempotent, and called again even when already so: it finishes a call that failed half-way
+        chats = await self.store.set_block(user_id, other_id, blocking, self._clock())
+        change = membership.change_shown("blocked" if blocking else "unblocked", user_id)
+        for chat in chats:
+            await self._publish_chat(chat, change)
+
+    async def blocked_users(self, user_id: str) -> list[str]:
+        await self._limit(user_id, "query")
+        return sorted((await self.store.blocks(user_id)).blocked)
+
     async def get_chat(self, user_id: str, chat_id: str) -> ChatView:
         await self._limit(user_id, "query")
-        return (await self._views(user_id, [await self._member_chat(user_id, chat_id)]))[0]
+        return (await self.views(user_id, [await self._member_chat(user_id, chat_id)]))[0]
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> InboxPage:
         await self._limit(user_id, "query")
         page = await self.store.list_chats(user_id, limit, cursor)
-        return InboxPage(await self._views(user_id, page.chats), page.next_cursor)
+        return InboxPage(await self.views(user_id, page.chats), page.next_cursor)
 
-    async def _views(self, user_id: str, chats: Collection[Chat]) -> tuple[ChatView, ...]:
+    async def views(self, user_id: str, chats: Collection[Chat]) -> tuple[ChatView, ...]:
         """The chats with the user's unread counts: from the counts this node holds for a user
         with sockets here (loaded first if need be, so that an answer is never older than an
         unread_count event those sockets were already sent), else from the store."""
@@ -256,19 +431,19 @@ class ChatService:
     async def join_chat(self, user_id: str, request: payloads.JoinChat, sid: str | None) -> JoinResult:
         await self._limit(user_id, "join")
         if request.recipient_id is not None:
-            chat, _ = await self.open_direct(user_id, request.recipient_id)
+            chat, _ = await self.open_direct(user_id, request.recipient_id, request.topic)
         else:
             assert request.chat_id is not None
             chat = await self._member_chat(user_id, request.chat_id)
         if request.since_seq is None:
-            reading = self.store.list_messages(chat.id, before_seq=None, after_seq=None, limit=JOIN_RECENT)
+            reading = self._history(chat.id, chat.joined_seqs.get(user_id, 0), None, None, JOIN_RECENT)
         else:
-            reading = self.store.list_messages(
-                chat.id, before_seq=None, after_seq=request.since_seq, limit=JOIN_RECOVERY_MAX
+            reading = self._history(
+                chat.id, chat.joined_seqs.get(user_id, 0), None, request.since_seq, JOIN_RECOVERY_MAX
             )
         # the count after the messages: it may count more than they show, never less
         page = await reading
-        views = await self._views(user_id, [chat])
+        views = await self.views(user_id, [chat])
         # a socket that closed while its join was in flight views nothing (nor enters the room)
         if sid is not None and sid in self.viewers.user_by_sid:
             first = self.viewers.join(chat.id, sid)
@@ -330,8 +505,10 @@ class ChatService:
         """Store, then emit to every member's connections on every node. Sends to one chat
         overlap their store work; emits leave this node in seq order (send_order)."""
         await self._limit(user_id, "send")
-        members = await self._require_member(user_id, request.chat_id)
-        reply_to = await self._reply_ref(request.chat_id, request.reply_to) if request.reply_to else None
+        known = await self._require_member(user_id, request.chat_id)
+        if known.blocked:
+            raise Blocked("you cannot send to this chat: one of you blocks the other")
+        reply_to = await self._reply_ref(known, user_id, request.reply_to) if request.reply_to else None
         attachments: tuple[Attachment, ...] = ()
         if request.attachment_ids:
             if self.uploads is None:
@@ -362,16 +539,29 @@ class ChatService:
             if result.created or unsure:
                 # a repeat of a send that failed after its seq was handed out may be the first
                 # time that message is seen stored: it was never emitted, so it goes out now
+                shaped = self.message_json(result.message)
                 await self.fanout.notify_members(
-                    MemberNotice("new_message", self.message_json(result.message), tuple(members), sid)
+                    MemberNotice("new_message", shaped, tuple(known.members), sid, version=known.version)
                 )
+                if self._offline_hook is not None and result.created:
+                    self._offline_hook.notify(
+                        shaped,
+                        {
+                            "id": known.id,
+                            "type": known.type,
+                            "title": known.title,
+                            "topic": known.topic,
+                            "members": sorted(known.members),
+                        },
+                        sorted(m for m in known.members if m != user_id),
+                    )
         finally:
             ticket.finish()
         return result
 
-    async def _reply_ref(self, chat_id: str, message_id: str) -> ReplyRef:
-        quoted = await self.store.get_message(chat_id, message_id)
-        if quoted is None:
+    async def _reply_ref(self, known: KnownChat, user_id: str, message_id: str) -> ReplyRef:
+        quoted = await self.store.get_message(known.id, message_id)
+        if quoted is None or not known.can_see(user_id, quoted.seq):
             raise NotFound("replyTo message not found")
         if quoted.deleted:
             raise Invalid("cannot reply to a deleted message")
@@ -405,7 +595,12 @@ class ChatService:
         """Apply a change under a new seq of the chat, then tell every member's connections
         (message_updated), in seq order with the chat's messages sent through this node."""
         await self._limit(change.user_id, "change")
-        members = await self._require_member(change.user_id, chat_id)
+        known = await self._require_member(change.user_id, chat_id)
+        if known.joined_seq(change.user_id):
+            # a member whose history starts after their joining cannot touch an older message
+            seen = await self.store.get_message(chat_id, message_id)
+            if seen is None or not known.can_see(change.user_id, seen.seq):
+                raise NotFound("message not found")
         tickets = [self._send_order.begin(chat_id)]
 
         def on_seq(seq: int) -> None:
@@ -426,6 +621,7 @@ class ChatService:
                 shown["userId"] = change.user_id
                 if change.emoji is not None:
                     shown.update(emoji=change.emoji, add=change.kind == "react")
+                seq = result.message.seq
                 await self.fanout.notify_members(
                     MemberNotice(
                         "message_updated",
@@ -435,7 +631,8 @@ class ChatService:
                             "message": self.message_json(result.message),
                             "change": shown,
                         },
-                        tuple(members),
+                        tuple(m for m in known.members if known.can_see(m, seq)),
+                        version=known.version,
                     )
                 )
         finally:
@@ -445,7 +642,8 @@ class ChatService:
 
     async def request_upload(self, user_id: str, request: payloads.RequestUpload) -> UploadOffer:
         await self._limit(user_id, "upload")
-        await self._require_member(user_id, request.chat_id)
+        if (await self._require_member(user_id, request.chat_id)).blocked:
+            raise Blocked("you cannot send to this chat: one of you blocks the other")
         if self.uploads is None:
             raise Invalid("attachments are not enabled on this server")
         return await self.uploads.offer(user_id, request)
@@ -458,20 +656,70 @@ class ChatService:
             self._unsure_sends.popitem(last=False)
 
     def on_member_notice(self, notice: MemberNotice) -> None:
-        """A new_message or messages_read notice reached this node (from any node): deliver it to
-        this node's sockets of the members and move the unread counts held for them."""
-        self.fanout.to_local_users(notice.event, notice.data, notice.members, skip_sid=notice.skip_sid)
-        here = self.viewers.sids_by_user
+        """A member notice reached this node (from any node): deliver it to this node's sockets
+        of the members (those still members in the newest version of the chat this node knows)
+        and move the unread counts held for them; a chat_updated one also replaces what this
+        node keeps of the chat."""
         data = notice.data
+        if notice.event == "chat_updated":
+            self._chat_changed(notice)
+            return
+        members = self._chats.recipients(data["chatId"], notice.members, notice.version)
+        self.fanout.to_local_users(notice.event, data, members, skip_sid=notice.skip_sid)
+        here = self.viewers.sids_by_user
         if notice.event == "new_message":
             sender_id = data["senderId"]
-            recipients = [m for m in notice.members if m in here and m != sender_id]
+            recipients = [m for m in members if m in here and m != sender_id]
             if recipients:
                 self.unread.message(data["chatId"], data["seq"], sender_id, recipients)
         elif notice.event == "messages_read":
             reader = data["userId"]
             if reader in here:
                 self.unread.read(reader, data["chatId"], data["readSeq"])
+
+    def _chat_changed(self, notice: MemberNotice) -> None:
+        """A chat's members, admins, title or blocks changed (on any node): keep its new state,
+        tell this node's sockets of the members, and cut the removed ones off at once: out of
+        the chat's room and viewers, their unread count for it gone, `removed_from_chat`."""
+        data = notice.data
+        shown = data["chat"]
+        chat_id = shown["id"]
+        joined = {str(u): int(s) for u, s in data.get("joinedSeqs", {}).items()}
+        known = KnownChat(
+            chat_id,
+            "direct" if shown["type"] == "direct" else "group",
+            notice.version,
+            frozenset(shown["members"]),
+            joined,
+            bool(data.get("blockedBy")),
+            shown.get("title"),
+            shown.get("topic"),
+        )
+        newest = self._chats.learn(known)
+        if newest.version == notice.version:  # else a newer change reached this node first
+            last = shown.get("lastMessage")
+            event = {"chat": shown, "change": data["change"]}
+            hidden = [u for u in shown["members"] if last is not None and last["seq"] <= joined.get(u, 0)]
+            told = [u for u in shown["members"] if u not in hidden]
+            if told:
+                self.fanout.to_local_users("chat_updated", event, told)
+            if hidden:
+                self.fanout.to_local_users("chat_updated", {**event, "chat": {**shown, "lastMessage": None}}, hidden)
+        removed = [u for u in data.get("removed", ()) if u not in newest.members]
+        if removed:
+            self.fanout.to_local_users("removed_from_chat", {"chatId": chat_id}, removed)
+        for user_id in removed:
+            if self.unread.drop_chat(user_id, chat_id):
+                self._unread_changed(chat_id, [user_id])
+            if user_id in self.viewers.sids_by_user:
+                self._spawn(self._leave_room(user_id, chat_id))
+
+    async def _leave_room(self, user_id: str, chat_id: str) -> None:
+        """A removed member's sockets here stop viewing the chat (typing, joins)."""
+        for sid in list(self.viewers.local_sids(user_id)):
+            if self.viewers.leave(chat_id, sid):
+                await self._announce_left(user_id, chat_id)
+            await self.fanout.leave_chat_room(sid, chat_id)
 
     def _unread_changed(self, chat_id: str, users: list[str]) -> None:
         due = self._unread_due.get(chat_id)
@@ -506,10 +754,27 @@ class ChatService:
 
     async def get_messages(self, user_id: str, request: payloads.GetMessages) -> MessagePage:
         await self._limit(user_id, "query")
-        await self._require_member(user_id, request.chat_id)
-        return await self.store.list_messages(
-            request.chat_id, before_seq=request.before_seq, after_seq=request.after_seq, limit=request.limit
+        known = await self._require_member(user_id, request.chat_id)
+        return await self._history(
+            request.chat_id, known.joined_seq(user_id), request.before_seq, request.after_seq, request.limit
         )
+
+    async def _history(
+        self, chat_id: str, joined_seq: int, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> MessagePage:
+        """A page of the chat's history as the user may see it: nothing at or below the seq
+        their membership started after (a member added with history from their joining)."""
+        if joined_seq and after_seq is not None and after_seq < joined_seq:
+            after_seq = joined_seq
+        if joined_seq and before_seq is not None and before_seq <= joined_seq + 1:
+            return MessagePage((), False)
+        page = await self.store.list_messages(chat_id, before_seq=before_seq, after_seq=after_seq, limit=limit)
+        if not joined_seq:
+            return page
+        messages = tuple(m for m in page.messages if m.seq > joined_seq)
+        updates = tuple(m for m in page.updates if m.seq > joined_seq)
+        has_more = page.has_more and (after_seq is not None or len(messages) == len(page.messages))
+        return MessagePage(messages, has_more, updates)
 
     async def mark_read(self, user_id: str, request: payloads.MarkRead) -> ReadResult:
         await self._limit(user_id, "query")
@@ -522,25 +787,32 @@ class ChatService:
         read_seq = await self.store.mark_read(chat.id, user_id, target)
         if read_seq > previous:
             await self.fanout.notify_members(
-                MemberNotice("messages_read", {"chatId": chat.id, "userId": user_id, "readSeq": read_seq}, chat.members)
+                MemberNotice(
+                    "messages_read",
+                    {"chatId": chat.id, "userId": user_id, "readSeq": read_seq},
+                    chat.members,
+                    version=chat.version,
+                )
             )
-        view = (await self._views(user_id, [chat]))[0]
+        view = (await self.views(user_id, [chat]))[0]
         return ReadResult(chat.id, read_seq, view.unread_count)
 
     async def contacts_presence(self, user_id: str) -> list[Presence]:
         """Presence of everyone who shares a chat with the user, in id order (the original
         client's `get_active_users` without a chatId)."""
         await self._limit(user_id, "query")
-        return await self._presence_in_id_order(await self.store.contacts(user_id))
+        return await self._presence_in_id_order(user_id, await self.store.contacts(user_id))
 
     async def active_users(self, user_id: str, chat_id: str) -> list[Presence]:
         await self._limit(user_id, "query")
-        return await self._presence_in_id_order(await self._require_member(user_id, chat_id))
+        return await self._presence_in_id_order(user_id, (await self._require_member(user_id, chat_id)).members)
 
-    async def _presence_in_id_order(self, user_ids: Collection[str]) -> list[Presence]:
+    async def _presence_in_id_order(self, viewer: str, user_ids: Collection[str]) -> list[Presence]:
+        """Presence of the users as the viewer may see it: one of a blocked pair shows the
+        other offline, never seen."""
         ordered = sorted(user_ids)
-        found = await self.store.presence(ordered)
-        return [found[u] for u in ordered]
+        found, blocks = await asyncio.gather(self.store.presence(ordered), self.store.blocks(viewer))
+        return [Presence(u, False, None) if blocks.between(u) else found[u] for u in ordered]
 
     # --- connections and presence -------------------------------------------------------------
     async def connect(self, user_id: str, sid: str) -> None:
@@ -622,9 +894,11 @@ class ChatService:
         return True
 
     async def _announce_presence(self, user_id: str, event: str, data: dict[str, object]) -> None:
-        contacts = await self.store.contacts(user_id)
-        if contacts:
-            await self.fanout.to_users(event, data, contacts)
+        """To everyone who shares a chat with the user, except those of a blocked pair with them."""
+        contacts, blocks = await asyncio.gather(self.store.contacts(user_id), self.store.blocks(user_id))
+        told = [c for c in contacts if not blocks.between(c)]
+        if told:
+            await self.fanout.to_users(event, data, told)
 
     async def close_local_connections(self, sids_by_user: dict[str, list[str]]) -> list[str]:
         """Drop this node's connection records (drain); return users left with no connection."""

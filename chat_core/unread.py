@@ -290,6 +290,21 @@ class UnreadBook:
         for chat_id in touched:
             self._emit(chat_id, [user_id])
 
+    def drop_chat(self, user_id: str, chat_id: str) -> bool:
+        """The user is no longer a member of the chat: their count there goes (True when they
+        had one above 0: the total changed)."""
+        pending = self._loading.get(user_id)
+        if pending is not None:
+            pending[:] = [change for change in pending if change[0] != chat_id]
+        counts = self._users.get(user_id)
+        if counts is None:
+            return False
+        entry = counts.chats.pop(chat_id, None)
+        if entry is None or not entry.count:
+            return False
+        counts.total -= entry.count
+        return True
+
     # --- forgetting ----------------------------------------------------------------------------
     def forget(self, user_id: str) -> None:
         """The user's last socket on this node is gone."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from .attachments.blobs import UploadSlot
 from .clock import iso_ms
-from .models import Attachment, ChatView, Message, MessagePage, Presence, Reaction
+from .models import Attachment, Chat, ChatView, Message, MessagePage, Presence, Reaction
 
 Json = dict[str, Any]
 UrlFor = Callable[[Attachment], str]
@@ -62,16 +62,30 @@ def attachment(a: Attachment, url_for: UrlFor | None) -> Json:
 
 
 def chat(view: ChatView, viewer: str | None = None, url_for: UrlFor | None = None) -> Json:
-    c = view.chat
+    """A chat as one member sees it, with their unread count."""
+    shaped = chat_shared(view.chat, url_for, viewer)
+    shaped["unreadCount"] = view.unread_count
+    return shaped
+
+
+def chat_shared(c: Chat, url_for: UrlFor | None = None, viewer: str | None = None) -> Json:
+    """A chat as every member sees it (`chat_updated`): no unread count. `viewer`: the one user
+    it is for; their joined seq hides a last message from before they joined."""
+    last = c.last_message
+    if last is not None and viewer is not None and last.seq <= c.joined_seqs.get(viewer, 0):
+        last = None
     return {
         "id": c.id,
         "type": c.type,
         "title": c.title,
+        "topic": c.topic,
         "members": list(c.members),
+        "admins": list(c.acting_admins),
+        "blocked": bool(c.blocked_by),
+        "version": c.version,
         "createdAt": iso_ms(c.created_at_ms),
         "lastSeq": c.last_seq,
-        "lastMessage": message(c.last_message, viewer, url_for) if c.last_message else None,
-        "unreadCount": view.unread_count,
+        "lastMessage": message(last, viewer, url_for) if last else None,
         "lastActivityAt": iso_ms(c.last_activity_ms),
         "readSeqs": dict(c.read_seqs),
     }

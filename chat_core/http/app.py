@@ -43,8 +43,6 @@ from .origins import OriginPolicy
 log = logging.getLogger("chat.http")
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web_dist"
-INBOX_DEFAULT = 20
-INBOX_MAX = 100
 
 ServiceProvider = Callable[[], Awaitable[ChatService]]
 
@@ -151,8 +149,8 @@ class HttpApi:
 
     async def list_chats(self, request: Request) -> Response:
         who = await self._identity(request)
-        limit = payloads.limit_param(request.query_params.get("limit"), INBOX_DEFAULT, INBOX_MAX)
-        cursor = request.query_params.get("cursor") or None
+        limit = payloads.limit_param(request.query_params.get("limit"), payloads.INBOX_PAGE, payloads.MAX_PAGE)
+        cursor = payloads.cursor_value(request.query_params.get("cursor") or None)
         service = await self._service()
         page = await service.list_chats(who.user_id, limit, cursor)
         return JSONResponse(
@@ -224,6 +222,44 @@ class HttpApi:
         service = await self._service()
         result = await service.react(who.user_id, parsed)
         return JSONResponse(service.message_json(result.message, who.user_id))
+
+    async def add_members(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        parsed = payloads.add_members(await self._body(request), chat=chat_id)
+        service = await self._service()
+        chat = await service.add_members(who.user_id, parsed)
+        return JSONResponse(service.chat_json((await service.views(who.user_id, [chat]))[0], who.user_id))
+
+    async def remove_member(self, request: Request) -> Response:
+        """An admin removes a member; the caller's own id: they leave the group (204)."""
+        who = await self._identity(request)
+        parsed = payloads.MemberRef(
+            payloads.chat_id(request.path_params["chat_id"]), payloads.user_id(request.path_params["user_id"])
+        )
+        service = await self._service()
+        chat = await service.remove_member(who.user_id, parsed)
+        if parsed.user_id == who.user_id:
+            return Response(status_code=204)
+        return JSONResponse(service.chat_json((await service.views(who.user_id, [chat]))[0], who.user_id))
+
+    async def update_chat(self, request: Request) -> Response:
+        who = await self._identity(request)
+        chat_id = payloads.chat_id(request.path_params["chat_id"])
+        parsed = payloads.update_chat(await self._body(request), chat=chat_id)
+        service = await self._service()
+        chat = await service.update_chat(who.user_id, parsed)
+        return JSONResponse(service.chat_json((await service.views(who.user_id, [chat]))[0], who.user_id))
+
+    async def block(self, request: Request) -> Response:
+        who = await self._identity(request)
+        other = payloads.user_id(request.path_params["user_id"])
+        await (await self._service()).block_user(who.user_id, other, blocking=request.method == "PUT")
+        return Response(status_code=204)
+
+    async def list_blocks(self, request: Request) -> Response:
+        who = await self._identity(request)
+        return JSONResponse({"userIds": await (await self._service()).blocked_users(who.user_id)})
 
     async def request_upload(self, request: Request) -> Response:
         who = await self._identity(request)
@@ -316,6 +352,11 @@ def create_http_app(
         Route("/v1/chats/{chat_id}/messages/{message_id}", api.delete_message, methods=["DELETE"]),
         Route("/v1/chats/{chat_id}/messages/{message_id}/reactions/{emoji}", api.react, methods=["PUT", "DELETE"]),
         Route("/v1/chats/{chat_id}/attachments", api.request_upload, methods=["POST"]),
+        Route("/v1/chats/{chat_id}", api.update_chat, methods=["PATCH"]),
+        Route("/v1/chats/{chat_id}/members", api.add_members, methods=["POST"]),
+        Route("/v1/chats/{chat_id}/members/{user_id}", api.remove_member, methods=["DELETE"]),
+        Route("/v1/blocks", api.list_blocks, methods=["GET"]),
+        Route("/v1/blocks/{user_id}", api.block, methods=["PUT", "DELETE"]),
         Route("/v1/uploads/{attachment_id}", api.upload, methods=["PUT"]),
         Route("/v1/attachments/{chat_id}/{attachment_id}", api.download, methods=["GET"]),
         Route("/dev/token", api.dev_token, methods=["POST"]),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
+from ..errors import ErrorCode
 from ..payloads import (
+    MAX_ADDED_AT_ONCE,
+    MAX_ADMINS,
     MAX_ATTACHMENTS,
     MAX_CLIENT_MESSAGE_ID_CHARS,
     MAX_CONTENT_CHARS,
@@ -14,6 +17,7 @@ from ..payloads import (
     MAX_GROUP_MEMBERS,
     MAX_PAGE,
     MAX_TITLE_CHARS,
+    MAX_TOPIC_CHARS,
 )
 
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,128}$"}
@@ -33,7 +37,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {
         400: "INVALID",
         401: "UNAUTHORIZED",
-        403: "FORBIDDEN (browser origin not allowed)",
+        403: "FORBIDDEN (browser origin not allowed, or not allowed to the caller), BLOCKED",
         404: "NOT_FOUND",
         413: "TOO_LARGE",
         429: "RATE_LIMITED",
@@ -75,16 +79,7 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "code": {
                         "type": "string",
-                        "enum": [
-                            "UNAUTHORIZED",
-                            "FORBIDDEN",
-                            "NOT_FOUND",
-                            "INVALID",
-                            "TOO_LARGE",
-                            "RATE_LIMITED",
-                            "UNAVAILABLE",
-                            "INTERNAL",
-                        ],
+                        "enum": list(get_args(ErrorCode)),
                     },
                     "message": {"type": "string"},
                 },
@@ -174,6 +169,10 @@ SCHEMAS: dict[str, Any] = {
             "unreadCount": {"type": "integer", "minimum": 0},
             "lastActivityAt": _TIME,
             "readSeqs": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "topic": {"type": ["string", "null"], "description": "direct chats: the subject they are about"},
+            "admins": {"type": "array", "items": _ID, "description": "groups: who may change it"},
+            "blocked": {"type": "boolean", "description": "direct chats: one of the two blocks the other"},
+            "version": {"type": "integer", "minimum": 0, "description": "rises with every membership change"},
         },
     },
     "MessagePage": {
@@ -255,7 +254,15 @@ def openapi_document(*, dev: bool = False) -> dict[str, Any]:
                                 {
                                     "type": "object",
                                     "required": ["type", "recipientId"],
-                                    "properties": {"type": {"const": "direct"}, "recipientId": _ID},
+                                    "properties": {
+                                        "type": {"const": "direct"},
+                                        "recipientId": _ID,
+                                        "topic": {
+                                            "type": ["string", "null"],
+                                            "minLength": 1,
+                                            "maxLength": MAX_TOPIC_CHARS,
+                                        },
+                                    },
                                 },
                             ]
                         }
@@ -274,7 +281,92 @@ def openapi_document(*, dev: bool = False) -> dict[str, Any]:
                 "security": secured,
                 "parameters": [_CHAT_ID],
                 "responses": {"200": {"description": "the chat", **_json(_ref("Chat"))}, **_errors(*_AUTH_ERRORS)},
+            },
+            "patch": {
+                "summary": "Rename a group or set its admins (admins only)",
+                "security": secured,
+                "parameters": [_CHAT_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "minProperties": 1,
+                            "properties": {
+                                "title": {"type": ["string", "null"], "maxLength": MAX_TITLE_CHARS},
+                                "admins": {"type": "array", "items": _ID, "minItems": 1, "maxItems": MAX_ADMINS},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "the chat now", **_json(_ref("Chat"))},
+                    **_errors(*_AUTH_ERRORS, 413),
+                },
+            },
+        },
+        "/v1/chats/{chatId}/members": {
+            "post": {
+                "summary": "Add members to a group (admins only)",
+                "security": secured,
+                "parameters": [_CHAT_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["userIds"],
+                            "properties": {
+                                "userIds": {"type": "array", "items": _ID, "minItems": 1, "maxItems": MAX_ADDED_AT_ONCE}
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "the chat now", **_json(_ref("Chat"))},
+                    **_errors(*_AUTH_ERRORS, 413),
+                },
             }
+        },
+        "/v1/chats/{chatId}/members/{userId}": {
+            "delete": {
+                "summary": "Remove a member (admins only); the caller's own id leaves the group",
+                "security": secured,
+                "parameters": [_CHAT_ID, _param("userId", "path", _ID, required=True)],
+                "responses": {
+                    "200": {"description": "the chat now", **_json(_ref("Chat"))},
+                    "204": {"description": "the caller left the group"},
+                    **_errors(*_AUTH_ERRORS),
+                },
+            }
+        },
+        "/v1/blocks": {
+            "get": {
+                "summary": "Whom the caller blocks",
+                "security": secured,
+                "responses": {
+                    "200": {
+                        "description": "user ids",
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["userIds"],
+                                "properties": {"userIds": {"type": "array", "items": _ID}},
+                            }
+                        ),
+                    },
+                    **_errors(*_AUTH_ERRORS),
+                },
+            }
+        },
+        "/v1/blocks/{userId}": {
+            method: {
+                "summary": summary,
+                "security": secured,
+                "parameters": [_param("userId", "path", _ID, required=True)],
+                "responses": {"204": {"description": "done (also when it was so already)"}, **_errors(*_AUTH_ERRORS)},
+            }
+            for method, summary in (("put", "Block a user"), ("delete", "Unblock a user"))
         },
         "/v1/chats/{chatId}/messages": {
             "get": {

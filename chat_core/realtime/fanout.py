@@ -26,11 +26,19 @@ def chat_room(chat_id: str) -> str:
 
 
 def notice_to_json(notice: MemberNotice) -> dict[str, Any]:
-    return {"event": notice.event, "data": notice.data, "members": notice.members, "skip": notice.skip_sid}
+    return {
+        "event": notice.event,
+        "data": notice.data,
+        "members": notice.members,
+        "skip": notice.skip_sid,
+        "v": notice.version,
+    }
 
 
 def notice_from_json(raw: Any) -> MemberNotice:
-    return MemberNotice(str(raw["event"]), dict(raw["data"]), tuple(raw["members"]), raw.get("skip"))
+    return MemberNotice(
+        str(raw["event"]), dict(raw["data"]), tuple(raw["members"]), raw.get("skip"), int(raw.get("v", 0))
+    )
 
 
 class EngineFanout:

@@ -16,6 +16,7 @@ from ..engine import ConnectRefused, Namespace, Socket
 from ..errors import ChatError, Internal, Invalid, Unauthorized, Unavailable
 from ..ids import ulid
 from ..metrics import NodeMetrics
+from ..models import Chat
 from ..service import ChatService
 from .fanout import user_room
 
@@ -51,6 +52,13 @@ class ChatNamespace(Namespace):
             "delete_message": self._delete_message,
             "react": self._react,
             "request_upload": self._request_upload,
+            "list_chats": self._list_chats,
+            "add_members": self._add_members,
+            "remove_member": self._remove_member,
+            "update_chat": self._update_chat,
+            "block_user": self._block_user,
+            "unblock_user": self._unblock_user,
+            "get_blocked": self._get_blocked,
             "typing": self._typing,
             "ping": self._ping,
             "auth_refresh": self._auth_refresh,
@@ -152,8 +160,46 @@ class ChatNamespace(Namespace):
         }, None
 
     async def _leave_chat(self, socket: Socket, who: Identity, data: object) -> Result:
-        await self._service.leave_chat(who.user_id, payloads.chat_ref(data), socket.sid)
+        chat_id, leave_group = payloads.leave_chat(data)
+        if leave_group:
+            await self._service.leave_group(who.user_id, chat_id)
+        else:
+            await self._service.leave_chat(who.user_id, chat_id, socket.sid)
         return {}, None
+
+    async def _list_chats(self, socket: Socket, who: Identity, data: object) -> Result:
+        request = payloads.list_chats(data)
+        page = await self._service.list_chats(who.user_id, request.limit, request.cursor)
+        chats = [self._service.chat_json(view, who.user_id) for view in page.chats]
+        return {"chats": chats, "nextCursor": page.next_cursor}, None
+
+    async def _chat_answer(self, who: Identity, chat: Chat) -> Result:
+        view = (await self._service.views(who.user_id, [chat]))[0]
+        return {"chat": self._service.chat_json(view, who.user_id)}, None
+
+    async def _add_members(self, socket: Socket, who: Identity, data: object) -> Result:
+        return await self._chat_answer(who, await self._service.add_members(who.user_id, payloads.add_members(data)))
+
+    async def _remove_member(self, socket: Socket, who: Identity, data: object) -> Result:
+        request = payloads.member_ref(data)
+        chat = await self._service.remove_member(who.user_id, request)
+        if request.user_id == who.user_id:
+            return {}, None
+        return await self._chat_answer(who, chat)
+
+    async def _update_chat(self, socket: Socket, who: Identity, data: object) -> Result:
+        return await self._chat_answer(who, await self._service.update_chat(who.user_id, payloads.update_chat(data)))
+
+    async def _block_user(self, socket: Socket, who: Identity, data: object) -> Result:
+        await self._service.block_user(who.user_id, payloads.user_ref(data), blocking=True)
+        return {}, None
+
+    async def _unblock_user(self, socket: Socket, who: Identity, data: object) -> Result:
+        await self._service.block_user(who.user_id, payloads.user_ref(data), blocking=False)
+        return {}, None
+
+    async def _get_blocked(self, socket: Socket, who: Identity, data: object) -> Result:
+        return {"userIds": await self._service.blocked_users(who.user_id)}, None
 
     async def _send_message(self, socket: Socket, who: Identity, data: object) -> Result:
         request = payloads.send_message(data, assign_missing_id=lambda: "server-" + ulid())

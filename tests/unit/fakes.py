@@ -25,14 +25,17 @@ class RecordingFanout:
     rooms: dict[str, set[str]] = field(default_factory=dict)
     notices: list[MemberNotice] = field(default_factory=list)
     handler: Callable[[MemberNotice], None] | None = None
+    peers: list[RecordingFanout] = field(default_factory=list)
+    """Other nodes: a notice reaches their handlers too, after this node's (pub/sub)."""
 
     def set_notice_handler(self, handler: Callable[[MemberNotice], None]) -> None:
         self.handler = handler
 
     async def notify_members(self, notice: MemberNotice) -> None:
         self.notices.append(notice)
-        if self.handler is not None:
-            self.handler(notice)
+        for node in (self, *self.peers):
+            if node.handler is not None:
+                node.handler(notice)
 
     def to_local_users(self, event: str, data: object, user_ids: Iterable[str], *, skip_sid: str | None = None) -> None:
         self.deliveries.append(
