@@ -88,13 +88,17 @@ def build_service(
     node_id: str,
     metrics: NodeMetrics | None = None,
     uploads: Uploads | None = None,
+    receives_notices: bool = True,
 ) -> ChatService:
     """The service over a store and a fan-out, with every setting it takes. With `metrics`,
     store calls are timed, emits counted and rate-limit checks that failed open counted.
-    `ChatService.aclose` closes the limiter's connections (not the store's)."""
+    `receives_notices`: the process gets every member notice (a node), so it may keep chats
+    between calls. `ChatService.aclose` closes the limiter's connections (not the store's)."""
     if metrics is not None:
         store = timed_store(store, metrics)
         fanout = counted_fanout(fanout, metrics)
+    from .hooks import OfflineNotifier, PolicyCheck
+
     return ChatService(
         store,
         fanout,
@@ -106,6 +110,10 @@ def build_service(
         send_order_timeout_s=settings.send_order_timeout_s,
         edit_window_s=settings.edit_window_s,
         uploads=uploads,
+        cache_chats=receives_notices,
+        group_history=settings.group_history,
+        offline_hook=OfflineNotifier.from_settings(settings, store.presence),
+        policy=PolicyCheck.from_settings(settings),
     )
 
 
@@ -114,4 +122,6 @@ async def open_service(settings: Settings, *, node_id: str) -> ChatService:
     configured store and the publisher fan-out."""
     store = await open_store(settings)
     uploads = await open_uploads(settings, store)
-    return build_service(settings, store, publisher_fanout(settings), node_id=node_id, uploads=uploads)
+    return build_service(
+        settings, store, publisher_fanout(settings), node_id=node_id, uploads=uploads, receives_notices=False
+    )

@@ -13,6 +13,8 @@ from .errors import Invalid
 from .limits import Rate
 
 StoreKind = Literal["sqlite", "dynamodb"]
+PolicyOnError = Literal["deny", "allow"]
+GroupHistory = Literal["joined", "all"]
 
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
 DEFAULT_ATTACHMENT_TYPES = (
@@ -90,6 +92,21 @@ class Settings:
     """Signs attachment URLs: CHAT_URL_SECRET, else the HS256 token secret; None: neither is set."""
     edit_window_s: float | None = None
     """Messages may be edited this long after sending; None: always."""
+    group_history: GroupHistory = "joined"
+    """What a member added to a group sees: the history from when they joined, or all of it."""
+    webhook_url: str | None = None
+    """Offline recipients of each message are posted here (chat_core.hooks); None: no webhook."""
+    webhook_secret: str | None = None
+    """Signs the webhook and policy requests; set whenever either URL is."""
+    webhook_dead_letter: str | None = None
+    """A JSON-lines file that deliveries given up on are appended to; None: the log only."""
+    webhook_timeout_s: float = 5.0
+    webhook_attempts: int = 5
+    policy_url: str | None = None
+    """Asked whether a user may start a direct chat or group; None: everyone may."""
+    policy_timeout_s: float = 2.0
+    policy_on_error: PolicyOnError = "deny"
+    """The answer when the policy endpoint fails or does not answer in time."""
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(6))
 
     @property
@@ -175,6 +192,40 @@ def _public_url(raw: str | None) -> str | None:
     return url
 
 
+def _hook_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"https?://[^/?#\s]+([/?][^#\s]*)?", raw):
+        raise Invalid(f"{name} must be an http(s) URL, e.g. https://platform.example.com/chat-hooks")
+    return raw
+
+
+def _hook_secret(env: Mapping[str, str], webhook_url: str | None, policy_url: str | None) -> str | None:
+    """The platform checks every hook request's signature, so a URL without a secret is refused."""
+    secret = env.get("CHAT_WEBHOOK_SECRET") or None
+    for name, url in (("CHAT_WEBHOOK_URL", webhook_url), ("CHAT_POLICY_URL", policy_url)):
+        if url is not None and secret is None:
+            raise Invalid(f"CHAT_WEBHOOK_SECRET must be set when {name} is (it signs the requests)")
+    if secret is not None and len(secret.encode()) < 16:
+        raise Invalid("CHAT_WEBHOOK_SECRET must have at least 16 bytes")
+    return secret
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if value <= 0:
+        raise Invalid(f"{name} must be more than 0")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise Invalid(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value
+
+
 def _beside_database(sqlite_path: str) -> str:
     """The attachment directory's default: `chat-attachments` beside `chat.db`."""
     if sqlite_path in ("", ":memory:") or sqlite_path.startswith("file:"):
@@ -209,6 +260,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise Invalid("PORT must be between 1 and 65535")
     edit_window = env.get("CHAT_EDIT_WINDOW_S", "").strip()
     sqlite_path = env.get("CHAT_SQLITE_PATH", "./chat.db")
+    webhook_url = _hook_url(env, "CHAT_WEBHOOK_URL")
+    policy_url = _hook_url(env, "CHAT_POLICY_URL")
+    webhook_attempts = int(_number(env, "CHAT_WEBHOOK_ATTEMPTS", 5))
+    if webhook_attempts < 1:
+        raise Invalid("CHAT_WEBHOOK_ATTEMPTS must be at least 1")
     kwargs: dict[str, object] = {}
     if env.get("CHAT_NODE_ID"):
         kwargs["node_id"] = env["CHAT_NODE_ID"]
@@ -265,5 +321,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         attachment_dir=env.get("CHAT_ATTACHMENT_DIR") or _beside_database(sqlite_path),
         url_secret=_url_secret(env, secret),
         edit_window_s=_number(env, "CHAT_EDIT_WINDOW_S", 0.0) if edit_window else None,
+        group_history=_choice(env, "CHAT_GROUP_HISTORY", ("joined", "all")),  # type: ignore[arg-type]
+        webhook_url=webhook_url,
+        webhook_secret=_hook_secret(env, webhook_url, policy_url),
+        webhook_dead_letter=env.get("CHAT_WEBHOOK_DEAD_LETTER", "").strip() or None,
+        webhook_timeout_s=_positive(env, "CHAT_WEBHOOK_TIMEOUT_S", 5.0),
+        webhook_attempts=webhook_attempts,
+        policy_url=policy_url,
+        policy_timeout_s=_positive(env, "CHAT_POLICY_TIMEOUT_S", 2.0),
+        policy_on_error=_choice(env, "CHAT_POLICY_ON_ERROR", ("deny", "allow")),  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]
     )

@@ -72,6 +72,10 @@ class OfflineHook(Protocol):
 
     def notify(self, message: dict[str, Any], chat: dict[str, Any], recipients: list[str]) -> None: ...
 
+    async def flush(self, budget_s: float) -> bool: ...
+
+    async def aclose(self, budget_s: float = 10.0) -> None: ...
+
 
 class ChatPolicy(Protocol):
     """Asks the platform whether a user may start a chat with others (chat_core/hooks)."""
@@ -79,6 +83,8 @@ class ChatPolicy(Protocol):
     async def allow(
         self, kind: Literal["direct", "group"], user_id: str, others: list[str], topic: str | None
     ) -> bool: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +194,16 @@ class ChatService:
             await self._limiter.aclose()
         if self.uploads is not None:
             await self.uploads.blobs.close()
+        if self._offline_hook is not None:
+            await self._offline_hook.aclose()
+        if self._policy is not None:
+            await self._policy.aclose()
+
+    async def flush_hooks(self, budget_s: float) -> None:
+        """Wait (at most budget_s) for the platform webhook's deliveries queued so far: a
+        process that is frozen between requests (Lambda) calls it before answering."""
+        if self._offline_hook is not None:
+            await self._offline_hook.flush(budget_s)
 
     # --- membership ---------------------------------------------------------------------------
     def _remember(self, chat: Chat) -> KnownChat:

@@ -23,7 +23,11 @@ from .secrets import lambda_environment
 
 settings = load_settings(lambda_environment())
 runtime = LambdaRuntime(settings, node_id="lambda-http")
-app, _api = create_http_app(runtime.service, TokenVerifier.from_settings(settings), settings)
+# a frozen container runs nothing between requests: a message's webhook deliveries get up to one
+# attempt's timeout before the answer (what is left waits for the next request, or its dead letter)
+app, _api = create_http_app(
+    runtime.service, TokenVerifier.from_settings(settings), settings, hooks_budget_s=settings.webhook_timeout_s
+)
 asgi_handler = Mangum(app, lifespan="off")
 
 

@@ -112,10 +112,20 @@ class OriginGuard:
 
 
 class HttpApi:
-    def __init__(self, service: ServiceProvider, verifier: TokenVerifier, settings: Settings) -> None:
+    def __init__(
+        self,
+        service: ServiceProvider,
+        verifier: TokenVerifier,
+        settings: Settings,
+        *,
+        hooks_budget_s: float | None = None,
+    ) -> None:
+        """`hooks_budget_s`: a process frozen between requests (Lambda) waits this long, at most,
+        for a sent message's webhook deliveries before answering; None (a node): it never waits."""
         self._service = service
         self._verifier = verifier
         self._settings = settings
+        self._hooks_budget_s = hooks_budget_s
         self.draining = False
 
     async def _identity(self, request: Request) -> Identity:
@@ -190,6 +200,8 @@ class HttpApi:
         parsed = payloads.send_message(await self._body(request), chat=chat_id)
         service = await self._service()
         result = await service.send_message(who.user_id, parsed, None)
+        if self._hooks_budget_s is not None:
+            await service.flush_hooks(self._hooks_budget_s)
         shaped = service.message_json(result.message, who.user_id)
         return JSONResponse(shaped, status_code=201 if result.created else 200)
 
@@ -329,8 +341,9 @@ def create_http_app(
     settings: Settings,
     *,
     metrics: Callable[[], bytes] | None = None,
+    hooks_budget_s: float | None = None,
 ) -> tuple[Starlette, HttpApi]:
-    api = HttpApi(service, verifier, settings)
+    api = HttpApi(service, verifier, settings, hooks_budget_s=hooks_budget_s)
     routes: list[Route | Mount] = []
     if metrics is not None:
         render = metrics
