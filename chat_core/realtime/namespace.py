@@ -22,7 +22,8 @@ from .fanout import user_room
 
 log = logging.getLogger("chat.realtime")
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 1.1
+"""`connected.protocol`: PROTOCOL.md 1.1, every part of it (a number, as v1's `1` was)."""
 
 Result = tuple[dict[str, Any], str | None]
 Handler = Callable[[Socket, Identity, object], Awaitable[Result]]

@@ -67,6 +67,7 @@ def test_stock_client_protocol(server: ServerProcess) -> None:
             "error_ack_invalid",
             "chat_error_without_ack",
             "connect_error_unauthorized",
+            "conversations",
         ):
             assert (transport, name) in checks, (transport, name)
 

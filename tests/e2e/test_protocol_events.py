@@ -68,7 +68,7 @@ async def test_connected_event(clients: Any, transport: list[str]) -> None:
     connected = a.of("connected")[0]
     assert set(connected) == {"userId", "connectionId", "serverTime", "protocol"}
     assert connected["userId"] == alice
-    assert connected["protocol"] == 1
+    assert connected["protocol"] == 1.1
     assert connected["connectionId"] == a.sid
     assert ISO.match(connected["serverTime"])
     assert a.of("connected") == [connected]

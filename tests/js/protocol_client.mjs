@@ -93,7 +93,7 @@ async function protocolChecks(transport) {
     await check("connected", transport, async () => {
       const [ga, gb] = await Promise.all([A.greeted, B.greeted]);
       assert(ga.userId === users.a.id && gb.userId === users.b.id, `userIds ${ga.userId} ${gb.userId}`);
-      assert(ga.protocol === 1, `protocol ${ga.protocol}`);
+      assert(ga.protocol === 1.1, `protocol ${ga.protocol}`);
       assert(ga.connectionId === a.id, `connectionId ${ga.connectionId} vs ${a.id}`);
       assert(typeof ga.serverTime === "string", "serverTime");
       assert(a.io.engine.transport.name === transport, `transport ${a.io.engine.transport.name}`);
@@ -186,6 +186,35 @@ async function protocolChecks(transport) {
       });
       assert(okLong.ok === true && [...okLong.message.content].length === 4000, JSON.stringify(okLong.error));
       return ack.error;
+    });
+
+    await check("conversations", transport, async () => {
+      // a thread per topic, the inbox newest first, a block refusing sends with BLOCKED
+      const topic = `listing-${transport}-${Date.now()}`;
+      const opened = await a.timeout(TIMEOUT_MS).emitWithAck("join_chat", { recipientId: users.b.id, topic });
+      assert(opened.ok === true && opened.chat.topic === topic && opened.chat.id !== chatId, JSON.stringify(opened));
+      const sent = await a.timeout(TIMEOUT_MS).emitWithAck("send_message", {
+        chatId: opened.chat.id, content: "about the listing", clientMessageId: `t-${topic}`,
+      });
+      assert(sent.ok === true, JSON.stringify(sent));
+      const inbox = await b.timeout(TIMEOUT_MS).emitWithAck("list_chats", { limit: 1 });
+      assert(inbox.ok === true && inbox.chats.length === 1 && inbox.chats[0].id === opened.chat.id,
+        JSON.stringify(inbox));
+      assert(typeof inbox.nextCursor === "string", `nextCursor ${inbox.nextCursor}`);
+      const told = waitFor(a, "chat_updated", (u) => u.chat.id === opened.chat.id && u.change.type === "blocked");
+      const blocked = await b.timeout(TIMEOUT_MS).emitWithAck("block_user", { userId: users.a.id });
+      assert(blocked.ok === true, JSON.stringify(blocked));
+      const update = await told;
+      assert(update.chat.blocked === true && update.change.by === users.b.id, JSON.stringify(update));
+      const refused = await a.timeout(TIMEOUT_MS).emitWithAck("send_message", {
+        chatId: opened.chat.id, content: "still there?", clientMessageId: `r-${topic}`,
+      });
+      assert(refused.ok === false && refused.error.code === "BLOCKED", JSON.stringify(refused));
+      const unblocked = await b.timeout(TIMEOUT_MS).emitWithAck("unblock_user", { userId: users.a.id });
+      assert(unblocked.ok === true, JSON.stringify(unblocked));
+      const list = await b.timeout(TIMEOUT_MS).emitWithAck("get_blocked", {});
+      assert(list.ok === true && list.userIds.length === 0, JSON.stringify(list));
+      return { chatId: opened.chat.id, refused: refused.error.code };
     });
 
     await check("chat_error_without_ack", transport, async () => {
