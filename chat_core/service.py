@@ -693,6 +693,12 @@ class ChatService:
             if reader in here:
                 self.unread.read(reader, data["chatId"], data["readSeq"])
 
+    def forget_notices(self) -> None:
+        """Notices may have been missed (the pub/sub link dropped): what was built from them
+        (unread counts, the chats kept) is read from the store again when next needed."""
+        self.unread.clear()
+        self._chats.clear()
+
     def _chat_changed(self, notice: MemberNotice) -> None:
         """A chat's members, admins, title or blocks changed (on any node): keep its new state,
         tell this node's sockets of the members, and cut the removed ones off at once: out of

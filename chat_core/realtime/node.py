@@ -150,7 +150,7 @@ class ChatNode:
                 settings.redis_url,
                 node_id=settings.node_id,
                 on_reconnect=self.metrics.pubsub_reconnects.inc,
-                on_resync=lambda reason: self.service.unread.clear(),
+                on_resync=lambda reason: self.service.forget_notices(),
             )
             await self.pubsub.start()
         if settings.metrics_port is not None:

@@ -42,9 +42,7 @@ def service_b(store: SqliteStore, fanout_b: RecordingFanout, clock: Clock) -> Ch
 
 
 async def group(service: ChatService, creator: str = "alice", *others: str) -> str:
-    view, _ = await service.create_chat(
-        creator, payloads.CreateChat("group", "Team", tuple(others) or ("bob",), None)
-    )
+    view, _ = await service.create_chat(creator, payloads.CreateChat("group", "Team", tuple(others) or ("bob",), None))
     return view.chat.id
 
 
@@ -351,3 +349,16 @@ async def test_the_offline_hook_hears_of_new_messages_once(
     ((message, chat, recipients),) = hook.calls
     assert message["id"] == sent.message.id and chat["id"] == chat_id
     assert recipients == ["bob", "carol"]
+
+
+async def test_after_missed_notices_a_node_reads_chats_again(
+    store: SqliteStore, service: ChatService, clock: Clock
+) -> None:
+    cut_off = node(store, RecordingFanout(), clock, "node-c")  # not linked: it misses every notice
+    chat_id = await group(service, "alice", "bob", "carol")
+    await cut_off.send_message("carol", send(chat_id, "cached", "c1"), None)
+    await service.remove_member("alice", payloads.MemberRef(chat_id, "carol"))
+    await cut_off.send_message("carol", send(chat_id, "a stale cache lets this through", "c2"), None)
+    cut_off.forget_notices()  # what the node does when its pub/sub link comes back (resync)
+    with pytest.raises(NotFound):
+        await cut_off.send_message("carol", send(chat_id, "refused", "c3"), None)
