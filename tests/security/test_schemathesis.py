@@ -42,7 +42,8 @@ def test_openapi_operations_never_5xx(server: ServerProcess) -> None:
                 response.status_code,
                 response.text,
             )
-            assert "json" in str(response.headers.get("content-type")), response.headers
+            if response.status_code != 204:  # "No Content" has no type
+                assert "json" in str(response.headers.get("content-type")), response.headers
             case.validate_response(response, checks=checks)
 
         run()
