@@ -41,13 +41,9 @@ async def test_chats_routes(server: ServerProcess, http: httpx.AsyncClient) -> N
     chat = r.json()
     assert chat["type"] == "direct" and sorted(chat["members"]) == sorted([alice, bob])
     assert chat["lastSeq"] == 0 and chat["lastMessage"] is None and chat["unreadCount"] == 0
-    again = await http.post(
-        "/v1/chats", json={"type": "direct", "recipientId": bob}, headers=auth(server, alice)
-    )
+    again = await http.post("/v1/chats", json={"type": "direct", "recipientId": bob}, headers=auth(server, alice))
     assert again.status_code == 200 and again.json()["id"] == chat["id"]
-    other_side = await http.post(
-        "/v1/chats", json={"type": "direct", "recipientId": alice}, headers=auth(server, bob)
-    )
+    other_side = await http.post("/v1/chats", json={"type": "direct", "recipientId": alice}, headers=auth(server, bob))
     assert other_side.status_code == 200 and other_side.json()["id"] == chat["id"]
 
     group = await http.post(
@@ -148,10 +144,7 @@ async def test_errors(server: ServerProcess, http: httpx.AsyncClient) -> None:
         {"Authorization": "Bearer"},
         {"Authorization": "Basic abc"},
         {"Authorization": "Bearer garbage"},
-        {
-            "Authorization": "Bearer "
-            + jwt.encode({"sub": alice, "exp": now}, server.secret, algorithm="HS256")
-        },
+        {"Authorization": "Bearer " + jwt.encode({"sub": alice, "exp": now}, server.secret, algorithm="HS256")},
         {
             "Authorization": "Bearer "
             + jwt.encode({"sub": alice, "exp": 2 * now}, "other-secret" * 4, algorithm="HS256")
@@ -165,9 +158,7 @@ async def test_errors(server: ServerProcess, http: httpx.AsyncClient) -> None:
     for target in (cid, "d_unknown_chat"):
         for method, path, body in routes[2:]:
             path = path.replace(cid, target)
-            assert_error(
-                await http.request(method, path, json=body, headers=auth(server, eve)), 404, "NOT_FOUND"
-            )
+            assert_error(await http.request(method, path, json=body, headers=auth(server, eve)), 404, "NOT_FOUND")
     # 400s
     invalid = [
         ("POST", "/v1/chats", {"type": "channel"}),
@@ -202,9 +193,7 @@ async def test_errors(server: ServerProcess, http: httpx.AsyncClient) -> None:
         assert_error(r, 400, "INVALID")
     # 413 over CHAT_MAX_HTTP_BODY_BYTES, with and without a Content-Length
     big = {"content": "x" * 3000, "clientMessageId": "big", "pad": "y" * 20_000}
-    assert_error(
-        await http.post(f"/v1/chats/{cid}/messages", json=big, headers=auth(server, alice)), 413, "TOO_LARGE"
-    )
+    assert_error(await http.post(f"/v1/chats/{cid}/messages", json=big, headers=auth(server, alice)), 413, "TOO_LARGE")
 
     async def chunks() -> Any:
         for _ in range(10):
@@ -271,3 +260,76 @@ def test_serve_refuses_to_start_without_a_secret(server_factory: Any) -> None:
     assert code != 0
     assert "CHAT_JWT_SECRET" in srv.log_text()
     assert srv.healthz() is None
+
+
+async def test_conversation_routes(server: ServerProcess, http: httpx.AsyncClient) -> None:
+    alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
+    first = await http.post(
+        "/v1/chats", json={"type": "direct", "recipientId": bob, "topic": "listing-1"}, headers=auth(server, alice)
+    )
+    second = await http.post(
+        "/v1/chats", json={"type": "direct", "recipientId": bob, "topic": "listing-2"}, headers=auth(server, alice)
+    )
+    assert first.status_code == second.status_code == 201
+    assert first.json()["topic"] == "listing-1" and first.json()["id"] != second.json()["id"]
+    assert_error(
+        await http.post(
+            "/v1/chats", json={"type": "direct", "recipientId": bob, "topic": ""}, headers=auth(server, alice)
+        ),
+        400,
+        "INVALID",
+    )
+
+    group = (await http.post("/v1/chats", json={"type": "group", "members": [bob]}, headers=auth(server, alice))).json()
+    assert group["admins"] == [alice] and group["version"] == 0 and group["topic"] is None
+    added = await http.post(f"/v1/chats/{group['id']}/members", json={"userIds": [carol]}, headers=auth(server, alice))
+    assert added.status_code == 200 and added.json()["members"] == [alice, bob, carol]
+    assert_error(
+        await http.post(f"/v1/chats/{group['id']}/members", json={"userIds": [alice]}, headers=auth(server, bob)),
+        403,
+        "FORBIDDEN",
+    )
+    assert_error(
+        await http.post(f"/v1/chats/{group['id']}/members", json={"userIds": []}, headers=auth(server, alice)),
+        400,
+        "INVALID",
+    )
+    renamed = await http.patch(f"/v1/chats/{group['id']}", json={"title": "Crew"}, headers=auth(server, alice))
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Crew"
+    assert_error(await http.patch(f"/v1/chats/{group['id']}", json={}, headers=auth(server, alice)), 400, "INVALID")
+    removed = await http.delete(f"/v1/chats/{group['id']}/members/{carol}", headers=auth(server, alice))
+    assert removed.status_code == 200 and carol not in removed.json()["members"]
+    assert_error(await http.get(f"/v1/chats/{group['id']}", headers=auth(server, carol)), 404, "NOT_FOUND")
+    left = await http.delete(f"/v1/chats/{group['id']}/members/{bob}", headers=auth(server, bob))
+    assert left.status_code == 204
+
+    blocked = await http.put(f"/v1/blocks/{alice}", headers=auth(server, bob))
+    assert blocked.status_code == 204
+    assert (await http.get("/v1/blocks", headers=auth(server, bob))).json() == {"userIds": [alice]}
+    assert_error(
+        await http.post(
+            f"/v1/chats/{first.json()['id']}/messages",
+            json={"content": "hi", "clientMessageId": "m1"},
+            headers=auth(server, alice),
+        ),
+        403,
+        "BLOCKED",
+    )
+    assert_error(
+        await http.post(
+            "/v1/chats", json={"type": "direct", "recipientId": bob, "topic": "listing-3"}, headers=auth(server, alice)
+        ),
+        403,
+        "BLOCKED",
+    )
+    assert_error(await http.put(f"/v1/blocks/{bob}", headers=auth(server, bob)), 400, "INVALID")
+    assert (await http.delete(f"/v1/blocks/{alice}", headers=auth(server, bob))).status_code == 204
+    assert (await http.get("/v1/blocks", headers=auth(server, bob))).json() == {"userIds": []}
+    sent = await http.post(
+        f"/v1/chats/{first.json()['id']}/messages",
+        json={"content": "hi", "clientMessageId": "m1"},
+        headers=auth(server, alice),
+    )
+    assert sent.status_code == 201
+    inbox = (await http.get("/v1/chats?limit=1", headers=auth(server, bob))).json()
+    assert [c["id"] for c in inbox["chats"]] == [first.json()["id"]] and inbox["nextCursor"]
