@@ -42,7 +42,10 @@ async def test_two_buyers_and_one_seller_get_a_thread_per_listing(cluster: Clust
         await seller.wait_for("new_message", in_chat(sofa["id"]))
         inbox = await seller.ok("list_chats", {"limit": 10})
         assert [c["id"] for c in inbox["chats"]] == [sofa["id"], lamp["id"]]
-        assert [c["lastMessage"]["content"] for c in inbox["chats"]] == ["is the sofa available?", "is the lamp available?"]
+        assert [c["lastMessage"]["content"] for c in inbox["chats"]] == [
+            "is the sofa available?",
+            "is the lamp available?",
+        ]
         assert [c["unreadCount"] for c in inbox["chats"]] == [1, 1] and inbox["nextCursor"] is None
 
         await send(buyer1, lamp["id"], "I can pick it up today", "b1-2")
@@ -101,7 +104,9 @@ async def test_a_removed_member_stops_receiving_within_one_event_on_every_node(c
             )
         refused = await carol.call("get_messages", {"chatId": group["id"]})
         assert refused["error"]["code"] == "NOT_FOUND"
-        refused = await carol_tab.call("send_message", {"chatId": group["id"], "content": "hi?", "clientMessageId": "c1"})
+        refused = await carol_tab.call(
+            "send_message", {"chatId": group["id"], "content": "hi?", "clientMessageId": "c1"}
+        )
         assert refused["error"]["code"] == "NOT_FOUND"
         assert group["id"] not in [c["id"] for c in (await carol.ok("list_chats", {}))["chats"]]
 
@@ -167,7 +172,9 @@ async def test_a_blocked_user_cannot_reach_the_blocker_through_any_node(cluster:
             update = await socket.wait_for("chat_updated", lambda u: u["change"]["type"] == "blocked")
             assert update["chat"]["blocked"] is True
         for socket, cmid in ((buyer, "b2"), (buyer_tab, "b3")):
-            refused = await socket.call("send_message", {"chatId": chat["id"], "content": "hi?", "clientMessageId": cmid})
+            refused = await socket.call(
+                "send_message", {"chatId": chat["id"], "content": "hi?", "clientMessageId": cmid}
+            )
             assert refused["error"]["code"] == "BLOCKED"
         refused = await buyer.call("join_chat", {"recipientId": seller_id, "topic": "order-2"})
         assert refused["error"]["code"] == "BLOCKED"
