@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from .. import ids
 from ..errors import Conflict, NotFound
 from ..message_changes import apply_change
 from ..models import (
@@ -91,6 +92,22 @@ def _insert_messages(conn: sqlite3.Connection, messages: Iterable[Message]) -> N
             for m in messages
         ],
     )
+
+
+def _stored_with_id(
+    conn: sqlite3.Connection, chat_id: str, message_id: str, sender_id: str, client_message_id: str
+) -> Message | None:
+    """The message stored under (chat, sender, clientMessageId), found by the id derived from
+    them (the unique index messages_by_id is the idempotency rule)."""
+    row = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND id = ?", (chat_id, message_id)
+    ).fetchone()
+    if row is None:
+        return None
+    found = _message(row)
+    if (found.sender_id, found.client_message_id) != (sender_id, client_message_id):
+        raise RuntimeError(f"message id {message_id} derived from two idempotency keys")  # 2**-130
+    return found
 
 
 def _attachment(row: Sequence[Any]) -> Attachment:
@@ -373,14 +390,12 @@ class SqliteStore:
         attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
         # the seq is handed out and stored in one transaction: on_seq has nothing to announce early
+        message_id = ids.message_id(chat_id, sender_id, client_message_id)
+
         def job(conn: sqlite3.Connection) -> AppendResult:
-            existing = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                " WHERE chat_id = ? AND sender_id = ? AND client_message_id = ?",
-                (chat_id, sender_id, client_message_id),
-            ).fetchone()
+            existing = _stored_with_id(conn, chat_id, message_id, sender_id, client_message_id)
             if existing is not None:
-                return AppendResult(message=_message(existing), created=False)
+                return AppendResult(message=existing, created=False)
             row = conn.execute(
                 "UPDATE chats SET last_seq = last_seq + 1, last_activity = ? WHERE id = ? RETURNING last_seq",
                 (now_ms, chat_id),
@@ -462,18 +477,16 @@ class SqliteStore:
                 key = (m.sender_id, m.client_message_id)
                 known = stored.get(key)
                 if known is None:
-                    existing = conn.execute(
-                        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                        " WHERE chat_id = ? AND sender_id = ? AND client_message_id = ?",
-                        (chat_id, *key),
-                    ).fetchone()
+                    existing = _stored_with_id(
+                        conn, chat_id, ids.message_id(chat_id, *key), m.sender_id, m.client_message_id
+                    )
                     if existing is None:
                         seq += 1
                         stored[key] = message = m.stored_as(chat_id, seq)
                         new.append(message)
                         results.append(AppendResult(message, created=True))
                         continue
-                    known = stored[key] = _message(existing)
+                    known = stored[key] = existing
                 results.append(AppendResult(known, created=False))
             if new:
                 _insert_messages(conn, new)
