@@ -612,6 +612,8 @@ class ChatService:
         (message_updated), in seq order with the chat's messages sent through this node."""
         await self._limit(change.user_id, "change")
         known = await self._require_member(change.user_id, chat_id)
+        if known.blocked and change.kind != "delete":
+            raise Blocked("you cannot change messages in this chat: one of you blocks the other")
         if known.joined_seq(change.user_id):
             # a member whose history starts after their joining cannot touch an older message
             seen = await self.store.get_message(chat_id, message_id)

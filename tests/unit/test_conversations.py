@@ -259,6 +259,12 @@ async def test_a_blocked_pair_cannot_reach_each_other(service: ChatService, serv
             await node_.send_message(sender, send(chat.id, "hello?", f"{sender}-x"), None)
     with pytest.raises(Blocked):
         await service.open_direct("buyer", "seller", "listing-2")
+    first = (await service_b.get_messages("buyer", payloads.GetMessages(chat.id, None, None, 50))).messages[0]
+    with pytest.raises(Blocked):
+        await service_b.react("seller", payloads.React(chat.id, first.id, "👍", True))
+    with pytest.raises(Blocked):
+        await service_b.edit_message("buyer", payloads.EditMessage(chat.id, first.id, "edited"))
+    await service_b.delete_message("buyer", payloads.MessageRef(chat.id, first.id))
     view = await service_b.get_chat("buyer", chat.id)
     assert service_b.chat_json(view, "buyer")["blocked"] is True
     await service.block_user("seller", "buyer", blocking=False)
