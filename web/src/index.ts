@@ -13,6 +13,8 @@ export { MessageList, ReadTicks, type MessageListProps } from "./components/Mess
 export { MessageItem, type MessageActions, type MessageItemProps } from "./components/MessageItem";
 export { ReactionBar, ReactionPicker, QUICK_REACTIONS, type ReactionBarProps, type ReactionPickerProps } from "./components/Reactions";
 export { AttachmentList, imageSize, type AttachmentListProps, type LocalPreview } from "./components/Attachments";
-export { problemText } from "./components/errors";
+export { BLOCKED_TEXT, problemText, sendErrorText } from "./components/errors";
+export { Inbox, InboxView, type InboxProps, type InboxViewProps } from "./components/Inbox";
+export { MembersPanel, type MembersPanelProps } from "./components/MembersPanel";
 export { Composer, type ComposerProps, type DraftAttachment } from "./components/Composer";
 export { ConnectionBanner, OnlineIndicator, TypingIndicator, connectionMessage } from "./components/Indicators";

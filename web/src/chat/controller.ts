@@ -5,15 +5,21 @@
 import { io } from "socket.io-client";
 import type {
   ActiveUsersAck,
+  Chat,
   ChatInfoAck,
+  ChatUpdate,
+  ChatUpdatedEvent,
   ConnectedEvent,
+  GetBlockedAck,
   GetMessagesAck,
   JoinChatAck,
+  ListChatsAck,
   MarkReadAck,
   Message,
   MessagesReadEvent,
   MessageUpdatedEvent,
   ProtocolError,
+  RemovedFromChatEvent,
   ReplyTo,
   RequestUploadAck,
   SendMessageAck,
@@ -22,7 +28,7 @@ import type {
   UserTypingEvent,
 } from "./protocol";
 import { contentProblem, isRetryable, replySnippet } from "./protocol";
-import { type ChatAction, type ChatClientState, chatReducer, initialState, type PendingAttachment } from "./reducer";
+import { type ChatAction, type ChatClientState, chatReducer, directKey, initialState, type PendingAttachment } from "./reducer";
 import { selectGapFetches, selectNextSend, selectNextWakeUp } from "./selectors";
 import { sendUpload, type UploadXhr } from "./upload";
 
@@ -68,6 +74,13 @@ export interface ChatControllerOptions {
   newClientMessageId?: () => string;
   /** For tests: the XMLHttpRequest an upload uses. Default: `new XMLHttpRequest()`. */
   createXhr?: () => UploadXhr;
+  /**
+   * Load the inbox's first page (list_chats) and everyone's presence (get_active_users) on every
+   * connect. Default true; with false the inbox loads when `loadChats` is first called.
+   */
+  loadInbox?: boolean;
+  /** Chats per list_chats page (1-100). Default 20. */
+  inboxPageSize?: number;
 }
 
 /** What a message sent with `sendMessage` refers to besides its text (v1.1). */
@@ -179,9 +192,19 @@ export class ChatController {
   private authTimer: ReturnType<typeof setTimeout> | null = null;
   /** The token the current connection was opened or last refreshed with. */
   private token: string | null = null;
-  /** Direct chats asked for by recipient before their chat id was known. */
-  private readonly wantedDirect = new Set<string>();
-  private readonly joinWaiters = new Map<string, ((chatId: string) => void)[]>();
+  /** Direct chats opened by recipient (and topic), by directKey: joined again on every connect. */
+  private readonly wantedDirect = new Map<string, { recipientId: string; topic: string | null }>();
+  private readonly joinWaiters = new Map<string, { resolve: (chatId: string) => void; reject: (err: unknown) => void }[]>();
+  /** Chats asked for by id (joinChat) while disconnected: joined on connect. */
+  private readonly wantedChats = new Map<string, { resolve: () => void; reject: (err: unknown) => void }[]>();
+  private readonly loadInbox: boolean;
+  private readonly inboxPageSize: number;
+  /** Bumped by every first-page request: a "more" answer from before it is stale. */
+  private inboxGeneration = 0;
+  private inboxFirst: Promise<void> | null = null;
+  private inboxMore: Promise<void> | null = null;
+  /** Chats whose object is being fetched because a message of theirs arrived. */
+  private readonly infoWanted = new Set<string>();
   private readonly typingSent = new Map<string, { isTyping: boolean; at: number }>();
   private readonly handlers: [string, (...args: any[]) => void][];
   private readonly url: string | undefined;
@@ -198,6 +221,8 @@ export class ChatController {
     this.reconnectionDelayMaxMs = options.reconnectionDelayMaxMs ?? 5000;
     this.url = options.url;
     this.createXhr = options.createXhr ?? (() => new XMLHttpRequest() as unknown as UploadXhr);
+    this.loadInbox = options.loadInbox ?? true;
+    this.inboxPageSize = Math.min(100, Math.max(1, Math.floor(options.inboxPageSize ?? 20)));
     const factory = options.socketFactory ?? defaultSocketFactory;
     this.socket = factory(options.url, {
       path: options.path ?? "/socket.io/",
@@ -210,14 +235,14 @@ export class ChatController {
       ["disconnect", (reason: string) => this.onDisconnect(reason)],
       ["connect_error", (err: Error & { data?: unknown }) => this.onConnectError(err)],
       ["connected", (e: ConnectedEvent) => this.dispatch({ type: "connected", userId: e.userId })],
-      ["new_message", (m: Message) => this.dispatch({ type: "message_received", message: m, now: this.now() })],
+      ["new_message", (m: Message) => this.onNewMessage(m)],
       ["message_updated", (e: MessageUpdatedEvent) => this.dispatch({ type: "message_updated", event: e })],
       [
         "message_sent",
         (e: { clientMessageId: string; message: Message }) =>
           this.dispatch({ type: "send_acked", clientMessageId: e.clientMessageId, message: e.message }),
       ],
-      ["unread_count", (e: UnreadCountEvent) => this.dispatch({ type: "unread_count", event: e })],
+      ["unread_count", (e: UnreadCountEvent) => this.onUnreadCount(e)],
       ["messages_read", (e: MessagesReadEvent) => this.dispatch({ type: "messages_read", event: e })],
       ["user_online", (e: { userId: string }) => this.dispatch({ type: "user_online", userId: e.userId })],
       [
@@ -229,6 +254,8 @@ export class ChatController {
       ["chat_error", (e: { code: string; message: string }) => this.dispatch({ type: "error", error: asError(e) })],
       ["server_draining", (e: ServerDrainingEvent) => this.onDraining(e)],
       ["resync", () => this.recover()],
+      ["chat_updated", (e: ChatUpdatedEvent) => this.dispatch({ type: "chat_updated", event: e })],
+      ["removed_from_chat", (e: RemovedFromChatEvent) => this.dispatch({ type: "chat_removed", chatId: e.chatId })],
     ];
   }
 
@@ -425,21 +452,70 @@ export class ChatController {
   /** After a (re)connect or a `resync`: catch up on every chat we know. */
   private recover(): void {
     const { chats } = this.state;
-    for (const recipientId of this.wantedDirect) {
-      const chatId = this.state.directChats[recipientId];
-      if (!chatId || !chats[chatId]?.joined) void this.joinDirect(recipientId).catch(() => undefined);
+    for (const [key, wanted] of this.wantedDirect) {
+      const chatId = this.state.directChats[key];
+      if (!chatId || !chats[chatId]?.joined) void this.joinDirect(wanted.recipientId, wanted.topic).catch(() => undefined);
+    }
+    const waiting = new Map(this.wantedChats);
+    this.wantedChats.clear();
+    for (const [chatId, waiters] of waiting) {
+      this.rejoin(chatId).then(
+        () => {
+          for (const w of waiters) w.resolve();
+        },
+        (err: unknown) => {
+          this.goneIfNotFound(chatId, err);
+          for (const w of waiters) w.reject(err);
+        },
+      );
     }
     for (const chat of Object.values(chats)) {
+      if (chat.removed || waiting.has(chat.id)) continue;
       if (chat.joined) {
-        void this.rejoin(chat.id).catch(() => undefined);
+        void this.rejoin(chat.id).catch((err: unknown) => this.goneIfNotFound(chat.id, err));
       } else if (chat.loaded) {
         this.dispatch({ type: "gap_suspected", chatId: chat.id });
         this.request<ChatInfoAck>("get_chat_info", { chatId: chat.id }).then(
           (ack) => this.dispatch({ type: "chat_info", chat: ack.chat }),
-          () => undefined,
+          (err: unknown) => this.goneIfNotFound(chat.id, err),
         );
       }
     }
+    // The inbox: its first page again (counts, previews, order), and everyone's presence.
+    if (this.loadInbox || this.state.inbox.status !== "idle") void this.loadChats();
+  }
+
+  /** NOT_FOUND for a chat the user had: they were removed from it (while away). */
+  private goneIfNotFound(chatId: string, err: unknown): void {
+    if (asError(err).code === "NOT_FOUND") this.dispatch({ type: "chat_removed", chatId });
+  }
+
+  private onNewMessage(m: Message): void {
+    this.dispatch({ type: "message_received", message: m, now: this.now() });
+    this.learnChatOf(m.chatId);
+  }
+
+  private onUnreadCount(e: UnreadCountEvent): void {
+    this.dispatch({ type: "unread_count", event: e });
+    // Also a second chance for a chat whose get_chat_info failed.
+    if (e.unreadCount > 0) this.learnChatOf(e.chatId);
+  }
+
+  /** A conversation the inbox does not know yet (a new chat, or one older than the pages loaded): get_chat_info. */
+  private learnChatOf(chatId: string): void {
+    const chat = this.state.chats[chatId];
+    if (!chat || chat.info || chat.removed || this.infoWanted.has(chatId) || !this.socket.connected) return;
+    if (this.state.inbox.status === "idle" && !this.loadInbox) return;
+    this.infoWanted.add(chatId);
+    this.request<ChatInfoAck>("get_chat_info", { chatId })
+      .then(
+        (ack) => {
+          this.dispatch({ type: "chat_info", chat: ack.chat });
+          if (ack.chat.type === "direct") void this.refreshPresence(chatId);
+        },
+        () => undefined,
+      )
+      .finally(() => this.infoWanted.delete(chatId));
   }
 
   private scheduleDrive(): void {
@@ -495,51 +571,80 @@ export class ChatController {
   // ------------------------------------------------------------ public API
 
   /**
-   * Open (creating if needed) the direct chat with `recipientId`; resolves with its chat id.
-   * It becomes the current chat (`currentChatId`).
+   * Open (creating if needed) the direct chat with `recipientId`, about `topic` when given (one
+   * chat per pair and topic; without one, the pair's plain chat); resolves with its chat id.
+   * It becomes the current chat (`currentChatId`). Rejects with a RequestError (BLOCKED when
+   * either blocks the other and the chat does not exist yet).
    */
-  async openDirectChat(recipientId: string): Promise<string> {
-    const chatId = await this.directChatId(recipientId);
+  async openDirectChat(recipientId: string, topic?: string | null): Promise<string> {
+    const chatId = await this.directChatId(recipientId, topic ?? null);
     this.dispatch({ type: "chat_opened", chatId });
     return chatId;
   }
 
-  private directChatId(recipientId: string): Promise<string> {
-    this.wantedDirect.add(recipientId);
-    const known = this.state.directChats[recipientId];
+  private directChatId(recipientId: string, topic: string | null): Promise<string> {
+    const key = directKey(recipientId, topic);
+    this.wantedDirect.set(key, { recipientId, topic });
+    const known = this.state.directChats[key];
     if (known && this.state.chats[known]?.joined) return Promise.resolve(known);
-    if (this.socket.connected) return this.joinDirect(recipientId);
-    // Joined on connect (see recover); resolve then.
-    return new Promise((resolve) => {
-      const list = this.joinWaiters.get(recipientId) ?? [];
-      list.push(resolve);
-      this.joinWaiters.set(recipientId, list);
+    if (this.socket.connected) return this.joinDirect(recipientId, topic);
+    // Joined on connect (see recover); settled then.
+    return new Promise((resolve, reject) => {
+      const list = this.joinWaiters.get(key) ?? [];
+      list.push({ resolve, reject });
+      this.joinWaiters.set(key, list);
     });
   }
 
-  private async joinDirect(recipientId: string): Promise<string> {
+  private async joinDirect(recipientId: string, topic: string | null): Promise<string> {
+    const key = directKey(recipientId, topic);
     // A direct chat known from before (left, then opened again) asks only for what it lacks.
-    const known = this.state.chats[this.state.directChats[recipientId] ?? ""];
+    const known = this.state.chats[this.state.directChats[key] ?? ""];
     const sinceSeq = known?.loaded ? known.syncedSeq : undefined;
-    const ack = await this.request<JoinChatAck>("join_chat", sinceSeq === undefined ? { recipientId } : { recipientId, sinceSeq });
+    const payload: Record<string, unknown> = { recipientId };
+    if (topic !== null) payload.topic = topic;
+    if (sinceSeq !== undefined) payload.sinceSeq = sinceSeq;
+    let ack: JoinChatAck;
+    try {
+      ack = await this.request<JoinChatAck>("join_chat", payload);
+    } catch (err) {
+      const error = asError(err);
+      if (!isRetryable(error.code)) {
+        // Refused for good (BLOCKED, INVALID, FORBIDDEN): not asked again on every reconnect.
+        this.wantedDirect.delete(key);
+        for (const waiter of this.joinWaiters.get(key) ?? []) waiter.reject(err);
+        this.joinWaiters.delete(key);
+        this.dispatch({ type: "error", error });
+      }
+      throw err instanceof RequestError ? err : new RequestError(error);
+    }
     this.dispatch({
       type: "chat_joined",
       chat: ack.chat,
       messages: ack.messages,
       hasMore: ack.hasMore,
       recipientId,
+      topic,
       sinceSeq,
       updates: ack.updates ?? [],
     });
-    for (const resolve of this.joinWaiters.get(recipientId) ?? []) resolve(ack.chat.id);
-    this.joinWaiters.delete(recipientId);
+    for (const waiter of this.joinWaiters.get(key) ?? []) waiter.resolve(ack.chat.id);
+    this.joinWaiters.delete(key);
     void this.refreshPresence(ack.chat.id);
     return ack.chat.id;
   }
 
   /** Join (view) a chat, which becomes the current chat; after the first time, asks only for what was missed (sinceSeq). */
   async joinChat(chatId: string): Promise<void> {
-    await this.rejoin(chatId);
+    if (this.socket.connected) await this.rejoin(chatId);
+    else {
+      // Joined on connect (see recover); settled then.
+      await new Promise<void>((resolve, reject) => {
+        const list = this.wantedChats.get(chatId) ?? [];
+        list.push({ resolve, reject });
+        this.wantedChats.set(chatId, list);
+      });
+    }
     this.dispatch({ type: "chat_opened", chatId });
   }
 
@@ -552,9 +657,12 @@ export class ChatController {
   }
 
   async leaveChat(chatId: string): Promise<void> {
-    for (const [recipientId, id] of Object.entries(this.state.directChats)) {
-      if (id === chatId) this.wantedDirect.delete(recipientId);
+    for (const [key, id] of Object.entries(this.state.directChats)) {
+      if (id === chatId) this.wantedDirect.delete(key);
     }
+    const waiters = this.wantedChats.get(chatId);
+    this.wantedChats.delete(chatId);
+    for (const w of waiters ?? []) w.reject(new RequestError({ code: "CANCELLED", message: "left before it was joined" }));
     this.dispatch({ type: "chat_left", chatId });
     if (this.socket.connected) await this.request("leave_chat", { chatId }).catch(() => undefined);
   }
@@ -732,6 +840,131 @@ export class ChatController {
       this.dispatch({ type: "presence", users: ack.users });
     } catch {
       // Presence is advisory; user_online/user_offline keep it current anyway.
+    }
+  }
+
+  // ------------------------------------------------------------ conversations (protocol 1.1)
+
+  /**
+   * (Re)load the inbox's first page (list_chats), then everyone's presence (get_active_users
+   * without chatId). Runs on every connect unless `loadInbox: false`; one request at a time.
+   * Failures land in `state.inbox.error` (and `lastError`), never reject.
+   */
+  loadChats(): Promise<void> {
+    if (this.inboxFirst) return this.inboxFirst;
+    const generation = ++this.inboxGeneration;
+    this.dispatch({ type: "inbox_requested", more: false });
+    const run = async () => {
+      try {
+        const ack = await this.request<ListChatsAck>("list_chats", { limit: this.inboxPageSize });
+        if (generation !== this.inboxGeneration) return;
+        this.dispatch({ type: "inbox_page", chats: ack.chats ?? [], nextCursor: ack.nextCursor ?? null, more: false });
+        void this.refreshPresence();
+      } catch (err) {
+        if (generation === this.inboxGeneration) this.dispatch({ type: "inbox_failed", more: false, error: asError(err) });
+      }
+    };
+    this.inboxFirst = run().finally(() => {
+      this.inboxFirst = null;
+    });
+    return this.inboxFirst;
+  }
+
+  /** The inbox's next page (list_chats {cursor}), while `state.inbox.nextCursor` is set. */
+  loadMoreChats(): Promise<void> {
+    const { inbox } = this.state;
+    if (this.inboxMore) return this.inboxMore;
+    if (this.inboxFirst || inbox.status !== "loaded" || inbox.nextCursor === null) return Promise.resolve();
+    const generation = this.inboxGeneration;
+    const cursor = inbox.nextCursor;
+    this.dispatch({ type: "inbox_requested", more: true });
+    const run = async () => {
+      try {
+        const ack = await this.request<ListChatsAck>("list_chats", { limit: this.inboxPageSize, cursor });
+        // A reload since then started the pages over: this answer's cursor belongs to the old ones.
+        if (generation !== this.inboxGeneration) return;
+        this.dispatch({ type: "inbox_page", chats: ack.chats ?? [], nextCursor: ack.nextCursor ?? null, more: true });
+      } catch (err) {
+        if (generation === this.inboxGeneration) this.dispatch({ type: "inbox_failed", more: true, error: asError(err) });
+      }
+    };
+    this.inboxMore = run().finally(() => {
+      this.inboxMore = null;
+    });
+    return this.inboxMore;
+  }
+
+  /** Add members to a group (add_members, admins only; 1-50 ids, members already are skipped); resolves with the chat. */
+  addMembers(chatId: string, userIds: string[]): Promise<Chat> {
+    return this.changeChat("add_members", { chatId, userIds });
+  }
+
+  /**
+   * Remove a member from a group (remove_member, admins only); resolves with the chat. The user's
+   * own id leaves the group (as leaveGroup): it resolves with null.
+   */
+  async removeMember(chatId: string, userId: string): Promise<Chat | null> {
+    const ack = await this.act<{ chat?: Chat }>("remove_member", { chatId, userId });
+    if (!ack.chat) {
+      this.dispatch({ type: "chat_removed", chatId });
+      return null;
+    }
+    this.dispatch({ type: "chat_changed", chat: ack.chat });
+    return ack.chat;
+  }
+
+  /** Change a group's title (null clears it) and/or its whole admin list (update_chat, admins only). */
+  updateChat(chatId: string, update: ChatUpdate): Promise<Chat> {
+    const payload: Record<string, unknown> = { chatId };
+    if (update.title !== undefined) payload.title = update.title;
+    if (update.admins !== undefined) payload.admins = update.admins;
+    return this.changeChat("update_chat", payload);
+  }
+
+  /** = updateChat(chatId, { title }). */
+  renameChat(chatId: string, title: string | null): Promise<Chat> {
+    return this.updateChat(chatId, { title });
+  }
+
+  /** Leave a group for good (leave_chat {leaveGroup: true}): it leaves the inbox (`removed`). */
+  async leaveGroup(chatId: string): Promise<void> {
+    await this.act("leave_chat", { chatId, leaveGroup: true });
+    this.dispatch({ type: "chat_removed", chatId });
+  }
+
+  /** Block a user (block_user): no direct messages either way, presence hidden; groups unaffected. */
+  async blockUser(userId: string): Promise<void> {
+    await this.act("block_user", { userId });
+    this.dispatch({ type: "block_changed", userId, blocked: true });
+  }
+
+  async unblockUser(userId: string): Promise<void> {
+    await this.act("unblock_user", { userId });
+    this.dispatch({ type: "block_changed", userId, blocked: false });
+  }
+
+  /** Whom the user blocks (get_blocked); also kept in `state.blocks`. */
+  async getBlocked(): Promise<string[]> {
+    const ack = await this.act<GetBlockedAck>("get_blocked", {});
+    const userIds = ack.userIds ?? [];
+    this.dispatch({ type: "blocks_loaded", userIds });
+    return userIds;
+  }
+
+  private async changeChat(event: string, payload: Record<string, unknown>): Promise<Chat> {
+    const ack = await this.act<{ chat: Chat }>(event, payload);
+    this.dispatch({ type: "chat_changed", chat: ack.chat });
+    return ack.chat;
+  }
+
+  /** A request whose failure is reported like the message changes': `lastError`, and a RequestError. */
+  private async act<T>(event: string, payload: unknown): Promise<T> {
+    try {
+      return await this.request<T>(event, payload);
+    } catch (err) {
+      const error = asError(err);
+      this.dispatch({ type: "error", error });
+      throw err instanceof RequestError ? err : new RequestError(error);
     }
   }
 }

@@ -9,6 +9,8 @@ export type ErrorCode =
   | "RATE_LIMITED"
   | "UNAVAILABLE"
   | "INTERNAL"
+  /** v1.1: one of a direct chat's two users blocks the other. */
+  | "BLOCKED"
   // Client-side codes: the ack never came, or there was no connection to send on;
   // an upload the user cancelled.
   | "TIMEOUT"
@@ -112,6 +114,56 @@ export interface Chat {
   unreadCount: number;
   /** Extension: each member's read mark, so read ticks survive a reload. */
   readSeqs?: Record<string, number>;
+  /** Extension: the time of the last message, or the creation (the inbox's order). */
+  lastActivityAt?: string;
+  // Version 1.1 (conversations): always sent by this server; optional so that a v1 server's chats fit.
+  /** A direct chat's subject (a listing, an order), opaque to the server; null without one. */
+  topic?: string | null;
+  /** A group's admins; [] for direct chats. */
+  admins?: string[];
+  /** A direct chat whose one member blocks the other: sends are refused with BLOCKED. */
+  blocked?: boolean;
+  /** Rises with every change of members, admins, title or block state: keep the highest seen. */
+  version?: number;
+}
+
+/** What a `chat_updated` says happened (`by`: who made the change). */
+export type ChatChange =
+  | { type: "members_added"; by: string; userIds: string[] }
+  | { type: "member_removed"; by: string; userId: string }
+  | { type: "member_left"; by: string }
+  | { type: "chat_renamed"; by: string }
+  | { type: "admins_changed"; by: string }
+  | { type: "blocked"; by: string }
+  | { type: "unblocked"; by: string };
+
+/** `chat_updated`: the chat after a change of members, admins, title or block state. */
+export interface ChatUpdatedEvent {
+  /** Without `unreadCount` (each member's comes with `unread_count`). */
+  chat: Omit<Chat, "unreadCount"> & { unreadCount?: number };
+  change: ChatChange;
+}
+
+/** `removed_from_chat`: the user was removed from the group, or left it (in another tab). */
+export interface RemovedFromChatEvent {
+  chatId: string;
+}
+
+export interface ListChatsAck {
+  /** Newest activity first. */
+  chats: Chat[];
+  /** Opaque; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface GetBlockedAck {
+  userIds: string[];
+}
+
+/** `update_chat`: a group's new title (null clears it) and/or its whole new admin list. */
+export interface ChatUpdate {
+  title?: string | null;
+  admins?: string[];
 }
 
 export interface PresenceEntry {

@@ -3,6 +3,8 @@
 // ask the server next (gap fills, sends to retry).
 import type {
   Chat,
+  ChatChange,
+  ChatUpdatedEvent,
   Message,
   MessagesReadEvent,
   MessageUpdatedEvent,
@@ -25,6 +27,7 @@ import {
   mergeInto,
   settledAt,
 } from "./messageState";
+import { changeSeqOf } from "./protocol";
 
 export { type Knowledge, MAX_DETACHED, mergeMessages, withMine } from "./messageState";
 
@@ -93,6 +96,39 @@ export interface ChatState {
   readRequestedSeq: number;
   /** userId -> epoch ms when the typing indicator lapses. */
   typing: Record<string, number>;
+  /**
+   * The user is no longer a member (removed from the group, left it, or the chat was missing
+   * from a fresh inbox page): out of the inbox, never rejoined; a chat_updated adding them back clears it.
+   */
+  removed: boolean;
+}
+
+export type InboxStatus = "idle" | "loading" | "loaded" | "error";
+
+/**
+ * The inbox's paging (list_chats). The conversations themselves are `chats` with their `info`
+ * (selectInbox sorts them by last activity), so live events update one copy.
+ */
+export interface InboxState {
+  /** "loading" only for the first load; a reload (reconnect, resync) keeps "loaded". */
+  status: InboxStatus;
+  /** The cursor of the next page; null when the last page is loaded (or none yet). */
+  nextCursor: string | null;
+  loadingMore: boolean;
+  /** Why the last page request failed; cleared by the next answer. */
+  error: ProtocolError | null;
+  /**
+   * Chats with live activity since the first page was last requested: a fresh first page that
+   * lacks one of them was read before that activity, so it says nothing about the chat.
+   */
+  touched: string[];
+}
+
+/** Whom the user blocks, as far as this client knows. */
+export interface BlockState {
+  /** `userIds` is the complete list (get_blocked answered); else only the blocks made here. */
+  known: boolean;
+  userIds: string[];
 }
 
 export interface Presence {
@@ -128,18 +164,26 @@ export interface ChatClientState {
   everConnected: boolean;
   draining: DrainingNotice | null;
   chats: Record<string, ChatState>;
-  /** recipientId -> chatId of the direct chat with them. */
+  /** directKey(recipientId, topic) -> chatId of the direct chat with them (about that topic). */
   directChats: Record<string, string>;
   presence: Record<string, Presence>;
   /** The chat the app opened or joined last and has not left: what `messages` of the hook shows. */
   currentChatId: string | null;
   totalUnread: number;
+  /**
+   * totalUnread was last set by the server (`unread_count`): it already counts the chats this
+   * client has no count for, so learning one of them does not add to it.
+   */
+  totalFromServer: boolean;
   nextOrder: number;
   lastError: ProtocolError | null;
   /** Why the last handshake was refused (e.g. UNAUTHORIZED); cleared once connected. */
   connectError: ProtocolError | null;
   /** Attachments being uploaded or uploaded and not sent yet, by local id. */
   uploads: Record<string, UploadState>;
+  /** The inbox's paging; its conversations are `chats` with `info` (see selectInbox). */
+  inbox: InboxState;
+  blocks: BlockState;
 }
 
 export type ChatAction =
@@ -154,6 +198,8 @@ export type ChatAction =
       hasMore: boolean;
       sinceSeq?: number;
       recipientId?: string;
+      /** With recipientId: the direct chat's topic (v1.1). */
+      topic?: string | null;
       /** Changes to messages at or below sinceSeq (v1.1). */
       updates?: Message[];
     }
@@ -203,7 +249,20 @@ export type ChatAction =
   | { type: "upload_done"; uploadId: string }
   | { type: "upload_failed"; uploadId: string; error: ProtocolError }
   | { type: "upload_removed"; uploadId: string }
-  | { type: "error"; error: ProtocolError };
+  | { type: "error"; error: ProtocolError }
+  // Conversations (protocol 1.1): the inbox, membership, blocking.
+  /** A list_chats request went out: the first page (a load or reload) or the next one. */
+  | { type: "inbox_requested"; more: boolean }
+  | { type: "inbox_page"; chats: Chat[]; nextCursor: string | null; more: boolean }
+  | { type: "inbox_failed"; more: boolean; error: ProtocolError }
+  /** A chat object addressed to the user (an ack of add_members, remove_member, update_chat). */
+  | { type: "chat_changed"; chat: Chat }
+  /** `chat_updated`: to every member, without unreadCount. */
+  | { type: "chat_updated"; event: ChatUpdatedEvent }
+  /** `removed_from_chat`, or the ack of leave_chat {leaveGroup: true}. */
+  | { type: "chat_removed"; chatId: string }
+  | { type: "blocks_loaded"; userIds: string[] }
+  | { type: "block_changed"; userId: string; blocked: boolean };
 
 /** How long a remote "is typing" lasts without a refresh. */
 export const TYPING_TTL_MS = 6000;
@@ -221,11 +280,22 @@ export const initialState: ChatClientState = {
   presence: {},
   currentChatId: null,
   totalUnread: 0,
+  totalFromServer: false,
   nextOrder: 1,
   lastError: null,
   connectError: null,
   uploads: {},
+  inbox: { status: "idle", nextCursor: null, loadingMore: false, error: null, touched: [] },
+  blocks: { known: false, userIds: [] },
 };
+
+/**
+ * The key of a direct chat in `directChats`: the other user, and the topic if there is one. User
+ * ids never hold "#", so the key is unambiguous.
+ */
+export function directKey(recipientId: string, topic?: string | null): string {
+  return topic == null ? recipientId : `${recipientId}#${topic}`;
+}
 
 export function emptyChat(id: string): ChatState {
   return {
@@ -247,6 +317,7 @@ export function emptyChat(id: string): ChatState {
     readSeqs: {},
     readRequestedSeq: 0,
     typing: {},
+    removed: false,
   };
 }
 
@@ -344,20 +415,144 @@ function absorb(chat: ChatState, incoming: Message[], me: string | null, how: Kn
   return typing === c.typing ? c : { ...c, typing };
 }
 
-function applyChatInfo(chat: ChatState, info: Chat): ChatState {
+/** A chat object from the server: addressed to the user (with unreadCount), or a chat_updated's (without). */
+type IncomingChat = ChatUpdatedEvent["chat"];
+
+function timeMs(iso: string | null | undefined): number {
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/** When the chat was last active: its last message's time, or its creation. */
+export function activityOf(info: Chat): string {
+  let best = info.createdAt;
+  for (const t of [info.lastActivityAt, info.lastMessage?.createdAt]) if (t && timeMs(t) > timeMs(best)) best = t;
+  return best;
+}
+
+/** The later of two states of "the chat's last message": the higher seq, or of one message the higher changeSeq. */
+function newerLast(held: Message | null, incoming: Message | null | undefined): Message | null {
+  if (!incoming) return held;
+  if (!held) return incoming;
+  if (incoming.seq !== held.seq) return incoming.seq > held.seq ? incoming : held;
+  if (incoming.id !== held.id) return held;
+  return changeSeqOf(incoming) > changeSeqOf(held) ? incoming : held;
+}
+
+/**
+ * The chat object to keep: members, admins, title, topic and block state of the higher
+ * `version` (at an equal one, the incoming); the later last message; the incoming unread
+ * count, or the one held when it has none (chat_updated).
+ */
+export function mergeInfo(held: Chat | null, incoming: IncomingChat, unreadCount: number): Chat {
+  const unread = incoming.unreadCount ?? held?.unreadCount ?? unreadCount;
+  if (!held) return { ...incoming, unreadCount: unread };
+  let out: Chat = { ...incoming, unreadCount: unread };
+  if ((incoming.version ?? 0) < (held.version ?? 0)) {
+    out = { ...out, title: held.title, members: held.members, version: held.version };
+    if (held.admins !== undefined) out.admins = held.admins;
+    if (held.blocked !== undefined) out.blocked = held.blocked;
+    if (held.topic !== undefined) out.topic = held.topic;
+  }
+  const lastMessage = newerLast(held.lastMessage, incoming.lastMessage);
+  if (lastMessage !== out.lastMessage) out.lastMessage = lastMessage;
+  if (held.lastSeq > out.lastSeq) out.lastSeq = held.lastSeq;
+  if (held.lastActivityAt && timeMs(held.lastActivityAt) > timeMs(out.lastActivityAt)) out.lastActivityAt = held.lastActivityAt;
+  return out;
+}
+
+function applyChatInfo(chat: ChatState, incoming: IncomingChat): ChatState {
+  const info = mergeInfo(chat.info, incoming, chat.unreadCount);
+  // Removed stays removed unless a newer version of the chat says otherwise (added back).
+  const removed = chat.removed && chat.info !== null && (incoming.version ?? 0) <= (chat.info.version ?? 0);
   return {
     ...chat,
     info,
     unreadCount: info.unreadCount,
-    readSeqs: maxReadSeqs(chat.readSeqs, info.readSeqs),
+    readSeqs: maxReadSeqs(chat.readSeqs, incoming.readSeqs),
+    removed,
   };
+}
+
+/** The chat's preview follows the newest message known (live, acked, fetched) and its changes. */
+function noteLatest(chat: ChatState, candidates: Message[]): ChatState {
+  const info = chat.info;
+  if (!info || candidates.length === 0) return chat;
+  let last = info.lastMessage;
+  for (const m of candidates) last = newerLast(last, m);
+  if (!last || last === info.lastMessage) return chat;
+  const fresh = !info.lastMessage || last.seq > info.lastMessage.seq;
+  const next: Chat = { ...info, lastMessage: last, lastSeq: Math.max(info.lastSeq, last.seq) };
+  if (fresh && timeMs(last.createdAt) > timeMs(activityOf(info))) next.lastActivityAt = last.createdAt;
+  return { ...chat, info: next };
+}
+
+/** A direct chat of the user is found by the other member (and topic) too: `directChats`. */
+function mapDirect(state: ChatClientState, info: Chat | null | undefined): ChatClientState {
+  const me = state.me;
+  if (!info || info.type !== "direct" || !me || !info.members.includes(me)) return state;
+  const other = info.members.find((u) => u !== me);
+  if (!other) return state;
+  const key = directKey(other, info.topic ?? null);
+  if (key in state.directChats) return state;
+  return { ...state, directChats: { ...state.directChats, [key]: info.id } };
+}
+
+/** A chat object from the server: kept (by version), the total moved by its count, mapped if direct. */
+function learnChat(state: ChatClientState, incoming: IncomingChat): ChatClientState {
+  const next = withChat(state, incoming.id, (chat) => applyChatInfo(chat, incoming));
+  return mapDirect(withTotal(state, next, incoming.id), next.chats[incoming.id]?.info);
+}
+
+/** Live activity in a chat since the inbox's first page was asked for (see InboxState.touched). */
+function touch(state: ChatClientState, chatId: string): ChatClientState {
+  const { inbox } = state;
+  if (inbox.status === "idle" || inbox.touched.includes(chatId)) return state;
+  return { ...state, inbox: { ...inbox, touched: [...inbox.touched, chatId] } };
+}
+
+/** The user is no longer a member: out of the inbox, not viewed, nothing unread. */
+function removeChat(state: ChatClientState, chatId: string): ChatClientState {
+  let next = withChat(state, chatId, (chat) =>
+    chat.removed && !chat.joined && chat.unreadCount === 0 ? chat : { ...chat, removed: true, joined: false, typing: {}, unreadCount: 0 },
+  );
+  next = withTotal(state, next, chatId);
+  return next.currentChatId === chatId ? { ...next, currentChatId: null } : next;
+}
+
+/** A fresh first page: every chat it should hold but lacks is no longer the user's. */
+function pruneMissing(state: ChatClientState, page: Chat[], nextCursor: string | null): ChatClientState {
+  const listed = new Set(page.map((c) => c.id));
+  // Chats newer than the page's last one were all in the page (the last page: every chat).
+  const bound = nextCursor === null ? -Infinity : page.length > 0 ? timeMs(activityOf(page[page.length - 1]!)) : Infinity;
+  let next = state;
+  for (const chat of Object.values(state.chats)) {
+    if (!chat.info || chat.removed || listed.has(chat.id) || chat.joined || chat.pending.length > 0) continue;
+    if (state.inbox.touched.includes(chat.id)) continue;
+    if (timeMs(activityOf(chat.info)) > bound) next = removeChat(next, chat.id);
+  }
+  return next;
+}
+
+/** A block made here: the user's direct chats with `userId` are blocked now (chat_updated follows). */
+function markBlocked(state: ChatClientState, userId: string): ChatClientState {
+  let next = state;
+  for (const chat of Object.values(state.chats)) {
+    const info = chat.info;
+    if (!info || info.type !== "direct" || info.blocked || !info.members.includes(userId)) continue;
+    next = withChat(next, chat.id, (c) => ({ ...c, info: { ...info, blocked: true } }));
+  }
+  return next;
 }
 
 // The server's totalUnread covers every chat of the user, also those this client never
 // opened; a count learnt for one chat (join, chat info, read ack) moves the total by that
 // chat's change only, so the chats the client does not know about stay counted.
 function withTotal(before: ChatClientState, after: ChatClientState, chatId: string): ChatClientState {
-  const was = before.chats[chatId]?.unreadCount ?? 0;
+  const held = before.chats[chatId];
+  // A chat with no count here is in the server's total already (inbox pages, get_chat_info).
+  if (!held && before.totalFromServer) return after;
+  const was = held?.unreadCount ?? 0;
   const now = after.chats[chatId]?.unreadCount ?? 0;
   return now === was ? after : { ...after, totalUnread: Math.max(0, after.totalUnread + now - was) };
 }
@@ -407,10 +602,11 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       return { ...state, draining: { reconnectAfterMs: action.reconnectAfterMs, at: action.now } };
 
     case "chat_joined": {
-      const { chat: info, messages, hasMore, sinceSeq, recipientId, updates = [] } = action;
+      const { chat: info, messages, hasMore, sinceSeq, recipientId, topic, updates = [] } = action;
       let next = withChat(state, info.id, (chat) => {
         const recovering = sinceSeq !== undefined && chat.loaded;
         let c = applyChatInfo({ ...chat, joined: true }, info);
+        c = noteLatest({ ...c, removed: false }, [...messages, ...updates]);
         c = takeMessages(c, messages, state.me, EXACT);
         c = { ...c, loaded: true, hasOlder: recovering ? c.hasOlder : hasMore };
         c = applyStates(c, updates, state.me, EXACT);
@@ -420,10 +616,11 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
         }
         return settledAt(c, Math.max(highestKnownSeq(c), info.lastSeq, maxChangeSeq(updates)), false);
       });
-      if (recipientId !== undefined && next.directChats[recipientId] !== info.id) {
-        next = { ...next, directChats: { ...next.directChats, [recipientId]: info.id } };
+      const key = recipientId === undefined ? undefined : directKey(recipientId, topic ?? info.topic ?? null);
+      if (key !== undefined && next.directChats[key] !== info.id) {
+        next = { ...next, directChats: { ...next.directChats, [key]: info.id } };
       }
-      return withTotal(state, next, info.id);
+      return mapDirect(withTotal(state, next, info.id), next.chats[info.id]?.info);
     }
 
     case "chat_opened":
@@ -437,18 +634,17 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
     }
 
     case "chat_info": {
-      const next = withChat(state, action.chat.id, (chat) => {
-        const c = applyChatInfo(chat, action.chat);
-        // The server has more than we know: fetch it.
-        const behind = c.loaded && action.chat.lastSeq > Math.max(c.syncedSeq, lastSeqOf(c.messages));
-        return behind ? { ...c, gap: true } : c;
-      });
-      return withTotal(state, next, action.chat.id);
+      const next = learnChat(state, action.chat);
+      // The server has more than we know: fetch it.
+      return withChat(next, action.chat.id, (c) =>
+        c.loaded && !c.gap && action.chat.lastSeq > Math.max(c.syncedSeq, lastSeqOf(c.messages)) ? { ...c, gap: true } : c,
+      );
     }
 
     case "message_received": {
       const m = action.message;
-      return withChat(state, m.chatId, (chat) => absorb(chat, [m], state.me, LIVE));
+      const next = withChat(state, m.chatId, (chat) => noteLatest(absorb(chat, [m], state.me, LIVE), [m]));
+      return touch(next, m.chatId);
     }
 
     case "message_updated": {
@@ -459,13 +655,13 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
         if (c.loaded && seq > c.syncedSeq && !c.seenChangeSeqs.includes(seq)) {
           c = { ...c, seenChangeSeqs: [...c.seenChangeSeqs, seq].sort((a, b) => a - b) };
         }
-        return advanceSynced(c);
+        return noteLatest(advanceSynced(c), [message]);
       });
     }
 
     case "message_changed": {
       const m = action.message;
-      return withChat(state, m.chatId, (chat) => applyStates(chat, [m], state.me, EXACT));
+      return withChat(state, m.chatId, (chat) => noteLatest(applyStates(chat, [m], state.me, EXACT), [m]));
     }
 
     case "gap_suspected":
@@ -478,7 +674,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       return withChat(state, action.chatId, (chat) => {
         const { messages, hasMore, updates = [] } = action;
         let c = takeMessages(chat, messages, state.me, EXACT);
-        c = { ...applyStates(c, updates, state.me, EXACT), fetching: false };
+        c = { ...noteLatest(applyStates(c, updates, state.me, EXACT), [...messages, ...updates]), fetching: false };
         if (hasMore) {
           // Continue after C, the highest of the answer's message seqs and update change seqs.
           return settledAt(c, Math.max(chat.syncedSeq, maxSeq(messages), maxChangeSeq(updates)), true);
@@ -537,17 +733,22 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
       const p = findPending(state, action.clientMessageId);
       const chatId = p?.chatId ?? m.chatId;
       const withMsg = withChat(state, chatId, (chat) => {
-        const c = absorb(chat, [m], state.me, EXACT);
+        const c = noteLatest(absorb(chat, [m], state.me, EXACT), [m]);
         // An ack settles its send even if the server echoed no clientMessageId.
         const pending = c.pending.filter((x) => x.clientMessageId !== action.clientMessageId);
         return pending.length === c.pending.length ? c : { ...c, pending };
       });
-      return withMsg;
+      return touch(withMsg, chatId);
     }
 
-    case "send_failed":
+    case "send_failed": {
+      // A send refused with BLOCKED says the chat is blocked (chat_updated says it too, if it came).
+      const p = action.error.code === "BLOCKED" ? findPending(state, action.clientMessageId) : undefined;
+      const known = p ? state.chats[p.chatId]?.info : undefined;
+      const base =
+        p && known && !known.blocked ? withChat(state, p.chatId, (chat) => ({ ...chat, info: { ...known, blocked: true } })) : state;
       return {
-        ...updatePending(state, action.clientMessageId, (p) =>
+        ...updatePending(base, action.clientMessageId, (p) =>
           action.retryable
             ? {
                 ...p,
@@ -559,6 +760,7 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
         ),
         lastError: action.error,
       };
+    }
 
     case "send_retry":
       return updatePending(state, action.clientMessageId, (p) =>
@@ -570,8 +772,15 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
 
     case "unread_count": {
       const { chatId, unreadCount, totalUnread } = action.event;
-      const next = withChat(state, chatId, (chat) => (chat.unreadCount === unreadCount ? chat : { ...chat, unreadCount }));
-      return { ...next, totalUnread };
+      // A chat the client does not know, with nothing unread (e.g. one just left), is not worth an entry.
+      if (!state.chats[chatId] && unreadCount === 0) {
+        return state.totalUnread === totalUnread && state.totalFromServer ? state : { ...state, totalUnread, totalFromServer: true };
+      }
+      const next = withChat(state, chatId, (chat) => {
+        if (chat.unreadCount === unreadCount && chat.info?.unreadCount === unreadCount) return chat;
+        return { ...chat, unreadCount, info: chat.info ? { ...chat.info, unreadCount } : null };
+      });
+      return { ...next, totalUnread, totalFromServer: true };
     }
 
     case "read_requested":
@@ -692,7 +901,59 @@ export function chatReducer(state: ChatClientState, action: ChatAction): ChatCli
 
     case "error":
       return { ...state, lastError: action.error };
+
+    case "inbox_requested": {
+      const { inbox } = state;
+      if (action.more) return inbox.loadingMore ? state : { ...state, inbox: { ...inbox, loadingMore: true } };
+      return { ...state, inbox: { ...inbox, status: inbox.status === "loaded" ? "loaded" : "loading", touched: [] } };
+    }
+
+    case "inbox_page": {
+      let next = state;
+      for (const info of action.chats) next = learnChat(next, info);
+      if (!action.more) next = pruneMissing(next, action.chats, action.nextCursor);
+      return {
+        ...next,
+        inbox: { ...next.inbox, status: "loaded", nextCursor: action.nextCursor, loadingMore: false, error: null },
+      };
+    }
+
+    case "inbox_failed": {
+      const { inbox } = state;
+      const status = action.more || inbox.status === "loaded" ? inbox.status : "error";
+      return { ...state, inbox: { ...inbox, status, loadingMore: action.more ? false : inbox.loadingMore, error: action.error }, lastError: action.error };
+    }
+
+    case "chat_changed":
+      return touch(learnChat(state, action.chat), action.chat.id);
+
+    case "chat_updated": {
+      const { chat, change } = action.event;
+      const next = touch(learnChat(state, chat), chat.id);
+      // Removed by this change (removed_from_chat says it too).
+      return removedBy(change, state.me) ? removeChat(next, chat.id) : next;
+    }
+
+    case "chat_removed":
+      return removeChat(state, action.chatId);
+
+    case "blocks_loaded":
+      return { ...state, blocks: { known: true, userIds: [...new Set(action.userIds)].sort() } };
+
+    case "block_changed": {
+      const has = state.blocks.userIds.includes(action.userId);
+      let next = state;
+      if (action.blocked && !has) next = { ...state, blocks: { ...state.blocks, userIds: [...state.blocks.userIds, action.userId].sort() } };
+      if (!action.blocked && has) next = { ...state, blocks: { ...state.blocks, userIds: state.blocks.userIds.filter((u) => u !== action.userId) } };
+      return action.blocked ? markBlocked(next, action.userId) : next;
+    }
   }
+}
+
+function removedBy(change: ChatChange | undefined, me: string | null): boolean {
+  if (!change || !me) return false;
+  if (change.type === "member_removed") return change.userId === me;
+  return change.type === "member_left" && change.by === me;
 }
 
 function updateUpload(state: ChatClientState, uploadId: string, update: (u: UploadState) => UploadState): ChatClientState {

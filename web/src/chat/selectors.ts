@@ -1,6 +1,6 @@
 // Read-only views of the client state: what to draw, and what to ask the server next.
-import type { Message, Reaction, ReplyTo } from "./protocol";
-import type { ChatClientState, ChatState, PendingMessage, UploadState } from "./reducer";
+import type { Chat, Message, Reaction, ReplyTo } from "./protocol";
+import { activityOf, type ChatClientState, type ChatState, directKey, type PendingMessage, type Presence, type UploadState } from "./reducer";
 
 export type DeliveryStatus = "pending" | "failed" | "sent" | "read";
 
@@ -154,9 +154,92 @@ export function selectTypingUsers(chat: ChatState | undefined, now: number): str
     .sort();
 }
 
-export function selectDirectChat(state: ChatClientState, recipientId: string): ChatState | undefined {
-  const id = state.directChats[recipientId];
+/** The direct chat with `recipientId` (about `topic`, when given) that was opened or listed. */
+export function selectDirectChat(state: ChatClientState, recipientId: string, topic?: string | null): ChatState | undefined {
+  const id = state.directChats[directKey(recipientId, topic)];
   return id ? state.chats[id] : undefined;
+}
+
+/** One conversation of the inbox. */
+export interface InboxEntry {
+  chatId: string;
+  /** The chat object as last known (the highest version; preview and counts kept live). */
+  chat: Chat;
+  type: "direct" | "group";
+  /** A group's title (or its other members' ids when it has none); a direct chat's other member. */
+  title: string;
+  /** A direct chat's subject (a listing, an order), or null. */
+  topic: string | null;
+  /** Direct chats: the other member. */
+  otherUserId: string | null;
+  lastMessage: Message | null;
+  /** The last message in one line (see messagePreview); "" without one. */
+  preview: string;
+  /** ISO time of the last message, or of the creation. */
+  lastActivityAt: string;
+  unreadCount: number;
+  /** Direct chats: the other member's presence, when known. */
+  presence: Presence | null;
+  blocked: boolean;
+  /** The user is one of the group's admins. */
+  isAdmin: boolean;
+}
+
+export const MAX_PREVIEW_CODE_POINTS = 100;
+
+/** A message in one line: "Message deleted", its text (whitespace collapsed, at most 100 code points), or its first attachment's name. */
+export function messagePreview(message: Message | null | undefined): string {
+  if (!message) return "";
+  if (message.deleted) return "Message deleted";
+  const text = message.content.replace(/\s+/g, " ").trim();
+  if (text) {
+    const points = [...text];
+    return points.length > MAX_PREVIEW_CODE_POINTS ? `${points.slice(0, MAX_PREVIEW_CODE_POINTS).join("")}…` : text;
+  }
+  return message.attachments?.[0]?.name ?? "";
+}
+
+/** What to call a chat: a group's title (or its other members), a direct chat's other member. */
+export function chatTitle(info: Chat, me: string | null): string {
+  const others = info.members.filter((u) => u !== me);
+  if (info.type === "group") return info.title || others.join(", ") || "Group";
+  return others[0] ?? info.title ?? info.id;
+}
+
+/**
+ * The user's conversations, newest activity first (ties: by chat id, as the server pages them):
+ * every chat whose object is known (inbox pages, joins, get_chat_info, chat_updated) and that the
+ * user was not removed from. `loadMoreChats` adds older ones while `state.inbox.nextCursor` is set.
+ */
+export function selectInbox(state: Pick<ChatClientState, "chats" | "presence" | "me">): InboxEntry[] {
+  const { me } = state;
+  const entries: (InboxEntry & { at: number })[] = [];
+  for (const chat of Object.values(state.chats)) {
+    const info = chat.info;
+    if (!info || chat.removed) continue;
+    const direct = info.type === "direct";
+    const otherUserId = direct ? (info.members.find((u) => u !== me) ?? null) : null;
+    const lastActivityAt = activityOf(info);
+    const at = Date.parse(lastActivityAt);
+    entries.push({
+      chatId: chat.id,
+      chat: info,
+      type: info.type,
+      title: chatTitle(info, me),
+      topic: info.topic ?? null,
+      otherUserId,
+      lastMessage: info.lastMessage,
+      preview: messagePreview(info.lastMessage),
+      lastActivityAt,
+      unreadCount: chat.unreadCount,
+      presence: otherUserId ? (state.presence[otherUserId] ?? null) : null,
+      blocked: info.blocked === true,
+      isAdmin: me !== null && (info.admins ?? []).includes(me),
+      at: Number.isNaN(at) ? 0 : at,
+    });
+  }
+  entries.sort((a, b) => b.at - a.at || (a.chatId < b.chatId ? 1 : a.chatId > b.chatId ? -1 : 0));
+  return entries.map(({ at: _at, ...entry }) => entry);
 }
 
 /** The uploads of a chat, in the order they were started. */

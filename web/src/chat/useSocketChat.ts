@@ -4,7 +4,8 @@ import { useEffect, useMemo, useRef, useSyncExternalStore } from "react";
 import type { Socket } from "socket.io-client";
 import { ChatController, type ChatControllerOptions } from "./controller";
 import type { Message } from "./protocol";
-import type { ChatClientState, ConnectionState } from "./reducer";
+import type { ChatClientState, ConnectionState, InboxStatus } from "./reducer";
+import { type InboxEntry, selectInbox } from "./selectors";
 
 export type UseSocketChatOptions = ChatControllerOptions & {
   /** Set false to hold the connection closed (e.g. before the user signs in). Default true. */
@@ -43,6 +44,38 @@ export interface SocketChat {
   /** The chat opened or joined last and not left (`openDirectChat`, `joinChat`); null if none. */
   currentChatId: string | null;
 
+  // Conversations (protocol 1.1). Each action rejects with a RequestError (its `code` from the
+  // protocol: BLOCKED, FORBIDDEN, INVALID, NOT_FOUND, ...); the failure is also in state.lastError.
+  /** The user's conversations, newest activity first, kept live by events (selectInbox). */
+  inbox: InboxEntry[];
+  /** "idle" (not asked yet), "loading" (first load), "loaded", "error" (the first load failed). */
+  inboxStatus: InboxStatus;
+  /** The inbox has more (older) conversations: `loadMoreChats()`. */
+  hasMoreChats: boolean;
+  loadingMoreChats: boolean;
+  /** (Re)load the first page (list_chats) and everyone's presence; done on every connect by default. */
+  loadChats: ChatController["loadChats"];
+  /** The next page of the inbox (list_chats {cursor}). */
+  loadMoreChats: ChatController["loadMoreChats"];
+  /** add_members {chatId, userIds} (group admins); resolves with the chat. */
+  addMembers: ChatController["addMembers"];
+  /** remove_member {chatId, userId} (group admins); resolves with the chat (null for one's own id: left). */
+  removeMember: ChatController["removeMember"];
+  /** leave_chat {chatId, leaveGroup: true}: the group leaves the inbox. */
+  leaveGroup: ChatController["leaveGroup"];
+  /** update_chat {chatId, title?, admins?} (group admins); resolves with the chat. */
+  updateChat: ChatController["updateChat"];
+  /** update_chat {chatId, title} (null clears it). */
+  renameChat: ChatController["renameChat"];
+  /** block_user {userId}. */
+  blockUser: ChatController["blockUser"];
+  /** unblock_user {userId}. */
+  unblockUser: ChatController["unblockUser"];
+  /** get_blocked: whom the user blocks (also `blockedUsers`). */
+  getBlocked: ChatController["getBlocked"];
+  /** Whom the user blocks, as far as known (`state.blocks.known` says whether get_blocked answered). */
+  blockedUsers: string[];
+
   // The original hook's names (docs/migrating.md), derived from the state above.
   /** The Socket.IO socket (socket.io-client's; the fake when `socketFactory` made one); null while `enabled` is false. */
   socket: Socket | null;
@@ -69,7 +102,18 @@ function onlineContacts(presence: ChatClientState["presence"], me: string | null
 }
 
 export function useSocketChat(options: UseSocketChatOptions): SocketChat {
-  const { url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory, createXhr, enabled = true } = options;
+  const {
+    url,
+    path,
+    ackTimeoutMs,
+    reconnectionDelayMs,
+    reconnectionDelayMaxMs,
+    socketFactory,
+    createXhr,
+    loadInbox,
+    inboxPageSize,
+    enabled = true,
+  } = options;
   // getToken may be a fresh closure each render; the connection must not restart for it.
   const getTokenRef = useRef(options.getToken);
   getTokenRef.current = options.getToken;
@@ -84,9 +128,11 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
         reconnectionDelayMaxMs,
         socketFactory,
         createXhr,
+        loadInbox,
+        inboxPageSize,
         getToken: () => getTokenRef.current(),
       }),
-    [url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory, createXhr],
+    [url, path, ackTimeoutMs, reconnectionDelayMs, reconnectionDelayMaxMs, socketFactory, createXhr, loadInbox, inboxPageSize],
   );
 
   useEffect(() => {
@@ -117,6 +163,16 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
       attach: controller.attach.bind(controller),
       cancelUpload: controller.cancelUpload.bind(controller),
       resolveUrl: controller.resolveUrl,
+      loadChats: controller.loadChats.bind(controller),
+      loadMoreChats: controller.loadMoreChats.bind(controller),
+      addMembers: controller.addMembers.bind(controller),
+      removeMember: controller.removeMember.bind(controller),
+      leaveGroup: controller.leaveGroup.bind(controller),
+      updateChat: controller.updateChat.bind(controller),
+      renameChat: controller.renameChat.bind(controller),
+      blockUser: controller.blockUser.bind(controller),
+      unblockUser: controller.unblockUser.bind(controller),
+      getBlocked: controller.getBlocked.bind(controller),
       // The original's names for the same functions.
       markMessagesAsRead: markRead,
       getActiveUsers: refreshPresence,
@@ -133,6 +189,8 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
   }, [presence, me]);
   activeUsersRef.current = activeUsers;
   const currentMessages = currentChatId ? state.chats[currentChatId]?.messages : undefined;
+  const { chats } = state;
+  const inbox = useMemo(() => selectInbox({ chats, presence, me }), [chats, presence, me]);
 
   return useMemo<SocketChat>(
     () => ({
@@ -148,7 +206,12 @@ export function useSocketChat(options: UseSocketChatOptions): SocketChat {
       activeUsers,
       unreadCount: state.totalUnread,
       messages: currentMessages ?? NO_MESSAGES,
+      inbox,
+      inboxStatus: state.inbox.status,
+      hasMoreChats: state.inbox.nextCursor !== null,
+      loadingMoreChats: state.inbox.loadingMore,
+      blockedUsers: state.blocks.userIds,
     }),
-    [state, controller, methods, enabled, activeUsers, currentMessages],
+    [state, controller, methods, enabled, activeUsers, currentMessages, inbox],
   );
 }

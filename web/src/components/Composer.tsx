@@ -23,7 +23,10 @@ export interface ComposerProps {
   /** Returns false when the message was not taken (the text then stays). */
   onSend: (content: string) => boolean | void;
   onTypingChange?: (isTyping: boolean) => void;
+  /** Nothing can be sent yet (the chat is being opened): the input still takes text. */
   disabled?: boolean;
+  /** Nothing can be written at all (a blocked chat, a group one was removed from): the input is disabled too. */
+  locked?: boolean;
   placeholder?: string;
   textareaRef?: RefObject<HTMLTextAreaElement | null>;
   /** The message being answered, quoted above the input; Escape or its button cancels. */
@@ -46,8 +49,9 @@ export const IMAGE_TYPES = "image/png,image/jpeg,image/gif,image/webp";
 export function Composer({
   onSend,
   onTypingChange,
-  disabled,
-  placeholder = "Write a message…",
+  disabled: notReady,
+  locked = false,
+  placeholder: placeholderProp,
   textareaRef,
   replyTo,
   onCancelReply,
@@ -56,6 +60,8 @@ export function Composer({
   onRemoveAttachment,
   accept = IMAGE_TYPES,
 }: ComposerProps) {
+  const disabled = notReady || locked;
+  const placeholder = placeholderProp ?? "Write a message…";
   const [text, setText] = useState("");
   const idle = useRef<ReturnType<typeof setTimeout> | null>(null);
   const ownRef = useRef<HTMLTextAreaElement>(null);
@@ -204,6 +210,7 @@ export function Composer({
         value={text}
         rows={1}
         placeholder={placeholder}
+        disabled={locked}
         aria-describedby={`${id}-hint`}
         aria-invalid={tooLong || undefined}
         onChange={(e) => onChange(e.target.value)}

@@ -2,6 +2,7 @@ import { type FormEvent, type KeyboardEvent, useEffect, useId, useRef, useState 
 import { codePointLength, MAX_CONTENT_CODE_POINTS, type Message } from "../chat/protocol";
 import type { DeliveryStatus, TimelineItem } from "../chat/selectors";
 import { AttachmentList, type LocalPreview } from "./Attachments";
+import { sendErrorText } from "./errors";
 import { timeLabel } from "./format";
 import { Icon } from "./icons";
 import { ReactionBar, ReactionPicker } from "./Reactions";
@@ -195,7 +196,7 @@ export function MessageItem({ item, nameOf, actions, resolveUrl, localPreview, o
       )}
       {item.pending?.status === "failed" && (
         <div className="chat-message__actions">
-          <span className="chat-message__error">{item.pending.error?.message ?? "Not sent"}</span>
+          <span className="chat-message__error">{sendErrorText(item.pending.error)}</span>
           <button type="button" className="chat-link-button" onClick={() => onRetry?.(item.pending!.clientMessageId)}>
             Retry
           </button>

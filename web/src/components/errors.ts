@@ -13,12 +13,26 @@ const GENERIC: Record<string, string> = {
   CANCELLED: "cancelled",
 };
 
-/** "Could not edit the message: edit window passed." The server's message where it says more than the code. */
+/** What a BLOCKED refusal says (a send, opening a direct chat): either user blocks the other. */
+export const BLOCKED_TEXT = "You can't message this person.";
+
+/**
+ * "Could not edit the message: edit window passed." The server's message where it says more than
+ * the code; BLOCKED says BLOCKED_TEXT alone.
+ */
 export function problemText(what: string, error: unknown): string {
   const e = toProblem(error);
+  if (e.code === "BLOCKED") return BLOCKED_TEXT;
   const specific = e.code === "FORBIDDEN" || e.code === "INVALID" || (e.code === "TOO_LARGE" && e.message);
   const reason = (specific ? e.message : GENERIC[e.code]) || e.message || e.code;
   return `${what}: ${reason.replace(/\.$/, "")}.`;
+}
+
+/** Why a send failed, under the message: BLOCKED_TEXT for BLOCKED, else the server's message. */
+export function sendErrorText(error: ProtocolError | null | undefined): string {
+  if (!error) return "Not sent";
+  if (error.code === "BLOCKED") return BLOCKED_TEXT;
+  return error.message || GENERIC[error.code] || "Not sent";
 }
 
 function toProblem(error: unknown): ProtocolError {

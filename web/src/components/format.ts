@@ -33,3 +33,20 @@ export function fileSizeLabel(bytes: number): string {
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
+
+/** An inbox row's time: the time today, "Yesterday", else the date (with the year when not this one). */
+export function shortTimeLabel(iso: string, now: Date = new Date()): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  if (dayKey(iso) === dayKey(now.toISOString())) return timeLabel(iso);
+  if (dayLabel(iso, now) === "Yesterday") return "Yesterday";
+  const sameYear = d.getFullYear() === now.getFullYear();
+  return d.toLocaleDateString(undefined, sameYear ? { month: "short", day: "numeric" } : { year: "numeric", month: "short", day: "numeric" });
+}
+
+/** Up to two initials for an avatar: "Maria Lopez" -> "ML", "bob-42" -> "B". */
+export function initials(name: string): string {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  const letters = words.slice(0, 2).map((w) => [...w][0] ?? "");
+  return letters.join("").toUpperCase() || "?";
+}

@@ -1,7 +1,8 @@
 import { type FormEvent, useCallback, useEffect, useRef, useState } from "react";
 import { selectDirectChat, selectTypingUsers } from "../chat/selectors";
-import { useSocketChat } from "../chat/useSocketChat";
+import { type SocketChat, useSocketChat } from "../chat/useSocketChat";
 import { ChatModal } from "../components/ChatModal";
+import { Inbox } from "../components/Inbox";
 import { OnlineIndicator } from "../components/Indicators";
 import { fetchDevToken, USER_ID } from "./devToken";
 
@@ -12,24 +13,37 @@ const CONNECTION_TEXT = {
   offline: "Offline",
 } as const;
 
+/** A topic as the server takes it: 1-128 printable characters. */
+const TOPIC = /^[^\p{Cc}]{1,128}$/u;
+
 export function DemoApp() {
   const params = new URLSearchParams(window.location.search);
   const user = params.get("user") ?? "";
   const peer = params.get("peer") ?? "";
-  if (!USER_ID.test(user) || !USER_ID.test(peer) || user === peer) {
-    return <PickUsers user={user} peer={peer} />;
+  const topic = params.get("topic") || null;
+  const topicOk = topic === null || TOPIC.test(topic);
+  // `?user=x` alone: the inbox only, no chat opened by the page.
+  if (USER_ID.test(user) && peer === "" && !params.has("peer")) {
+    return <DemoChat user={user} peer={null} topic={null} openAtStart={false} />;
+  }
+  if (!USER_ID.test(user) || !USER_ID.test(peer) || user === peer || !topicOk) {
+    return <PickUsers user={user} peer={peer} topic={topic ?? ""} />;
   }
   // The chat opens at once; `open=0` starts with it closed (the button opens it).
-  return <DemoChat user={user} peer={peer} openAtStart={params.get("open") !== "0"} />;
+  return <DemoChat user={user} peer={peer} topic={topic} openAtStart={params.get("open") !== "0"} />;
 }
 
-function PickUsers({ user, peer }: { user: string; peer: string }) {
+function PickUsers({ user, peer, topic }: { user: string; peer: string; topic: string }) {
   const [me, setMe] = useState(user || "alice");
   const [other, setOther] = useState(peer || "bob");
-  const valid = USER_ID.test(me) && USER_ID.test(other) && me !== other;
+  const [about, setAbout] = useState(topic);
+  const valid = USER_ID.test(me) && USER_ID.test(other) && me !== other && (about === "" || TOPIC.test(about));
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
-    if (valid) window.location.search = `?user=${encodeURIComponent(me)}&peer=${encodeURIComponent(other)}`;
+    if (!valid) return;
+    const query = new URLSearchParams({ user: me, peer: other });
+    if (about) query.set("topic", about);
+    window.location.search = `?${query.toString()}`;
   };
   return (
     <main className="demo">
@@ -44,6 +58,10 @@ function PickUsers({ user, peer }: { user: string; peer: string }) {
           Chat with
           <input value={other} onChange={(e) => setOther(e.target.value.trim())} autoComplete="off" required />
         </label>
+        <label>
+          About (optional, e.g. a listing)
+          <input value={about} onChange={(e) => setAbout(e.target.value)} autoComplete="off" />
+        </label>
         {!valid && <p className="demo-form__error">Two different ids of letters, digits and _ . @ -</p>}
         <button type="submit" className="demo-button" disabled={!valid}>
           Start chatting
@@ -53,28 +71,51 @@ function PickUsers({ user, peer }: { user: string; peer: string }) {
   );
 }
 
-function DemoChat({ user, peer, openAtStart }: { user: string; peer: string; openAtStart: boolean }) {
+/** What the modal shows: the page's own direct chat (peer, topic), or a chat picked in the inbox. */
+type Target = { kind: "peer" } | { kind: "chat"; chatId: string };
+
+function DemoChat({ user, peer, topic, openAtStart }: { user: string; peer: string | null; topic: string | null; openAtStart: boolean }) {
   const getToken = useCallback(() => fetchDevToken(user), [user]);
   const client = useSocketChat({ getToken });
-  const [open, setOpen] = useState(openAtStart);
-  const [unread, setUnread] = useState(0);
+  const [target, setTarget] = useState<Target | null>(peer ? { kind: "peer" } : null);
+  const [open, setOpen] = useState(peer !== null && openAtStart);
   const toggleRef = useRef<HTMLButtonElement>(null);
   const wasOpen = useRef(open);
-  const chat = selectDirectChat(client.state, peer);
-  const peerTyping = selectTypingUsers(chat, Date.now()).includes(peer);
+  const peerChat = peer ? selectDirectChat(client.state, peer, topic) : undefined;
+  const unread = peerChat?.unreadCount ?? 0;
+  const peerTyping = peer !== null && selectTypingUsers(peerChat, Date.now()).includes(peer);
+  const shownChatId = target?.kind === "chat" ? target.chatId : (peerChat?.id ?? null);
 
   // Opened at load, the dialog had no button to give focus back to: closing lands on the one that reopens it.
   useEffect(() => {
-    if (wasOpen.current && !open) toggleRef.current?.focus();
+    const nowhere = document.activeElement === null || document.activeElement === document.body;
+    if (wasOpen.current && !open && nowhere) toggleRef.current?.focus();
     wasOpen.current = open;
   }, [open]);
 
+  const total = client.totalUnread;
   useEffect(() => {
-    document.title = `${unread > 0 ? `(${unread}) ` : ""}${user} — Chat demo`;
-  }, [unread, user]);
+    document.title = `${total > 0 ? `(${total}) ` : ""}${user} — Chat demo`;
+  }, [total, user]);
+
+  const openChat = useCallback(
+    (chatId: string) => {
+      setTarget(peerChat?.id === chatId ? { kind: "peer" } : { kind: "chat", chatId });
+      setOpen(true);
+    },
+    [peerChat?.id],
+  );
+
+  const togglePeer = () => {
+    if (target?.kind !== "peer") {
+      setTarget({ kind: "peer" });
+      setOpen(true);
+    } else setOpen((o) => !o);
+  };
+  const peerOpen = open && target?.kind === "peer";
 
   return (
-    <main className="demo">
+    <main className="demo demo--wide">
       <header className="demo__bar">
         <h1 className="demo__title">Chat demo</h1>
         <div className="demo__me">
@@ -90,54 +131,145 @@ function DemoChat({ user, peer, openAtStart }: { user: string; peer: string; ope
         </div>
       </header>
 
-      <section className="demo-card demo-peer" aria-label={`Chat with ${peer}`}>
-        <span className="chat-avatar demo-peer__avatar" aria-hidden="true">
-          {peer.slice(0, 1).toUpperCase()}
-        </span>
-        <div className="demo-peer__text">
-          <strong className="demo-peer__name">{peer}</strong>
-          <span data-testid="peer-presence" data-online={client.state.presence[peer]?.online ?? false}>
-            <OnlineIndicator presence={client.state.presence[peer]} name={peer} />
-          </span>
-          <span className="demo-peer__typing" data-testid="peer-typing" aria-live="polite">
-            {peerTyping ? `${peer} is typing…` : ""}
-          </span>
+      <div className="demo__layout">
+        <div className="demo-card demo-inbox">
+          <Inbox client={client} onOpen={openChat} selectedChatId={shownChatId} />
         </div>
-        <button
-          ref={toggleRef}
-          type="button"
-          className="demo-button demo-chat-button"
-          onClick={() => setOpen((o) => !o)}
-          aria-expanded={open}
-          aria-label={unread > 0 ? `${open ? "Close" : "Open"} chat, ${unread} unread` : undefined}
-          data-testid="chat-toggle"
-        >
-          {open ? "Close chat" : "Open chat"}
-          {/* The space keeps the visible words ("Open chat 2") inside the name, for speech input (WCAG 2.5.3). */}
-          {unread > 0 && (
-            <>
-              {" "}
-              <span className="demo-badge" data-testid="unread-badge" aria-hidden="true">
-                {unread}
+
+        <div className="demo__side">
+          {peer !== null && (
+            <section className="demo-card demo-peer" aria-label={`Chat with ${peer}`}>
+              <span className="chat-avatar demo-peer__avatar" aria-hidden="true">
+                {peer.slice(0, 1).toUpperCase()}
               </span>
-            </>
+              <div className="demo-peer__text">
+                <strong className="demo-peer__name">{peer}</strong>
+                {topic && <span className="demo-peer__topic">About {topic}</span>}
+                <span data-testid="peer-presence" data-online={client.state.presence[peer]?.online ?? false}>
+                  <OnlineIndicator presence={client.state.presence[peer]} name={peer} />
+                </span>
+                <span className="demo-peer__typing" data-testid="peer-typing" aria-live="polite">
+                  {peerTyping ? `${peer} is typing…` : ""}
+                </span>
+              </div>
+              <button
+                ref={toggleRef}
+                type="button"
+                className="demo-button demo-chat-button"
+                onClick={togglePeer}
+                aria-expanded={peerOpen}
+                aria-label={unread > 0 ? `${peerOpen ? "Close" : "Open"} chat, ${unread} unread` : undefined}
+                data-testid="chat-toggle"
+              >
+                {peerOpen ? "Close chat" : "Open chat"}
+                {/* The space keeps the visible words ("Open chat 2") inside the name, for speech input (WCAG 2.5.3). */}
+                {unread > 0 && (
+                  <>
+                    {" "}
+                    <span className="demo-badge" data-testid="unread-badge" aria-hidden="true">
+                      {unread}
+                    </span>
+                  </>
+                )}
+              </button>
+            </section>
           )}
-        </button>
-      </section>
 
-      <p className="demo__hint">
-        Open <a href={`?user=${encodeURIComponent(peer)}&peer=${encodeURIComponent(user)}`} target="_blank" rel="noreferrer">{peer}'s view</a> in another window to chat with yourself.
-      </p>
+          {peer !== null ? (
+            <p className="demo__hint">
+              Open <a href={peerViewUrl(peer, user, topic)} target="_blank" rel="noreferrer">{peer}'s view</a> in another window to chat with yourself.
+            </p>
+          ) : (
+            <p className="demo__hint">Conversations appear here as people write to you. Pick one to open it.</p>
+          )}
 
-      <ChatModal
-        client={client}
-        isOpen={open}
-        onClose={() => setOpen(false)}
-        recipientId={peer}
-        recipientName={peer}
-        currentUserId={user}
-        onUnreadCountUpdate={setUnread}
-      />
+          <NewGroup user={user} client={client} onCreated={openChat} />
+        </div>
+      </div>
+
+      {target?.kind === "peer" && peer !== null && (
+        <ChatModal
+          key="peer"
+          client={client}
+          isOpen={open}
+          onClose={() => setOpen(false)}
+          recipientId={peer}
+          recipientName={peer}
+          topic={topic}
+          currentUserId={user}
+          allowBlocking
+        />
+      )}
+      {target?.kind === "chat" && (
+        <ChatModal key={target.chatId} client={client} isOpen={open} onClose={() => setOpen(false)} chatId={target.chatId} currentUserId={user} allowBlocking />
+      )}
     </main>
+  );
+}
+
+function peerViewUrl(peer: string, user: string, topic: string | null): string {
+  const query = new URLSearchParams({ user: peer, peer: user });
+  if (topic) query.set("topic", topic);
+  return `?${query.toString()}`;
+}
+
+/** Groups are made over HTTP (POST /v1/chats); then the page opens the new group. */
+function NewGroup({ user, client, onCreated }: { user: string; client: SocketChat; onCreated: (chatId: string) => void }) {
+  const [title, setTitle] = useState("");
+  const [members, setMembers] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const ids = members
+    .split(/[\s,]+/)
+    .map((m) => m.trim())
+    .filter(Boolean);
+  const valid = ids.length > 0 && ids.every((m) => USER_ID.test(m)) && ids.some((m) => m !== user) && title.trim().length <= 200;
+
+  const onSubmit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!valid || busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const token = await fetchDevToken(user);
+      const res = await fetch(client.controller.resolveUrl("/v1/chats"), {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ type: "group", title: title.trim() || null, members: ids }),
+      });
+      const body = (await res.json().catch(() => ({}))) as { id?: string; error?: { message?: string } };
+      if (!res.ok || !body.id) throw new Error(body.error?.message ?? `POST /v1/chats answered ${res.status}`);
+      setTitle("");
+      setMembers("");
+      onCreated(body.id);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <details className="demo-card demo-group">
+      <summary>New group</summary>
+      <form className="demo-form" onSubmit={onSubmit}>
+        <label>
+          Group name
+          <input value={title} onChange={(e) => setTitle(e.target.value)} autoComplete="off" maxLength={200} />
+        </label>
+        <label>
+          Members (user ids, comma-separated)
+          <input value={members} onChange={(e) => setMembers(e.target.value)} autoComplete="off" />
+        </label>
+        {error && (
+          <p className="demo-form__error" role="alert">
+            Could not create the group: {error}
+          </p>
+        )}
+        <button type="submit" className="demo-button" disabled={!valid || busy}>
+          Create group
+        </button>
+      </form>
+    </details>
   );
 }
