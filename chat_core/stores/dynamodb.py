@@ -3,16 +3,20 @@ index (see docs/dynamodb.md).
 
 boto3 is synchronous; every call runs in a dedicated thread pool so the event loop never blocks.
 Throttling is retried by botocore (standard/adaptive retry mode); transaction conflicts (chat
-creation is the one transaction) by this module, with jittered exponential backoff. When retries
-run out the caller gets Unavailable and nothing is half-written: a message is one item, stored by
-one conditional PutItem keyed by its idempotency key, after its seq was handed out by one
-UpdateItem of the chat; a seq whose message was never stored stays a gap.
+creation, membership changes, block marks) by this module, with jittered exponential backoff.
+When retries run out the caller gets Unavailable and nothing is half-written: a message is one
+item, stored by one conditional PutItem keyed by its idempotency key, after its seq was handed out
+by one UpdateItem of the chat; a seq whose message was never stored stays a gap. The inbox index
+(members' gsi1 entries ordered by activity within a step) is moved lazily by messages; what a
+failure leaves there the chat's next message redoes (docs/dynamodb.md, "The inbox").
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import logging
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,14 +27,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import ids
 from ..aws_client import client_config, open_client
-from ..errors import NotFound, Unavailable
+from ..errors import Conflict, Invalid, NotFound, Unavailable
 from ..message_changes import apply_change
 from ..models import (
     AppendResult,
     Attachment,
+    Blocks,
     ChangeResult,
     Chat,
     ChatPage,
+    ChatUpdate,
     ConnectionRef,
     HistoricMessage,
     Message,
@@ -43,17 +49,24 @@ from ..models import (
 from ..ports import UPDATES_MAX
 from .cursor import decode_inbox_cursor, encode_inbox_cursor
 from .dynamodb_items import (
+    ACTIVITY_PREFIX,
+    LEGACY_ENTRY_PREFIX,
     SEQ_DIGITS,
     Item,
+    activity_bound,
+    activity_key,
+    activity_of,
     attachment_from,
     attachment_item,
     attachment_sk,
+    block_sk,
     change_key,
     change_update,
     chat_pk,
     message_from,
     message_item,
     message_sk,
+    pair_pk,
     seq_key,
 )
 from .dynamodb_items import integer as _int
@@ -67,6 +80,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from ..ports import Store
+
+log = logging.getLogger("chat.dynamodb")
 
 META: Final = "META"
 PRESENCE: Final = "PRESENCE"
@@ -82,6 +97,15 @@ MISSING_WINDOW: Final = 1024
 within this many seqs below the chat's last one (older ones are gaps or changes)."""
 CONNECTION_TTL_S: Final = 7 * 24 * 3600
 """Garbage collection of connection records nobody reaped; presence never waits for it."""
+INBOX_STEP_MS: Final = 5 * 60 * 1000
+"""How far a chat's members' inbox entries may be from its true activity (docs/conversations.md,
+"The inbox"): a message moves them when the chat's indexed time is this far off, at most once
+per step per chat."""
+REINDEX_WRITES: Final = 16
+"""Concurrent member updates of one re-index."""
+REINDEX_ATTEMPTS: Final = 4
+"""Rounds of one re-index while the chat's members keep changing under it."""
+TRANSACTION_ITEMS: Final = 100
 
 THROTTLED: Final = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 TRANSIENT: Final = THROTTLED | {
@@ -109,6 +133,11 @@ class _Cancelled(Exception):
 
     def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
         super().__init__([r.get("Code") for r in reasons])
+        self.reasons = list(reasons)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -128,8 +157,10 @@ class DynamoStore:
         txn_attempts: int = 8,
         backoff_base_s: float = 0.025,
         backoff_cap_s: float = 1.0,
+        inbox_step_ms: int = INBOX_STEP_MS,
     ) -> None:
         self._client = client
+        self._step = inbox_step_ms
         self._table = table_name
         self._executor = executor
         self._txn_attempts = txn_attempts
@@ -146,6 +177,7 @@ class DynamoStore:
         workers: int = 32,
         txn_attempts: int = 8,
         backoff_base_s: float = 0.025,
+        inbox_step_ms: int = INBOX_STEP_MS,
     ) -> DynamoStore:
         """A store on an existing table; region, credentials and endpoint come from the
         environment (`AWS_ENDPOINT_URL_DYNAMODB` for a local endpoint), retry mode from
@@ -158,6 +190,7 @@ class DynamoStore:
             executor=executor,
             txn_attempts=txn_attempts,
             backoff_base_s=backoff_base_s,
+            inbox_step_ms=inbox_step_ms,
         )
 
     @property
@@ -288,25 +321,31 @@ class DynamoStore:
             "lastActivity": _n(chat.last_activity_ms),
             "lastSeq": _n(0),
             "memberCount": _n(len(members)),
+            "nextIdx": _n(len(members)),
+            "version": _n(0),
+            # the members' inbox entries hold the chat's activity as of seq 0
+            "indexedAt": _n(chat.last_activity_ms),
+            "indexedSeq": _n(0),
         }
-        member_items = [
-            {
-                **_key(pk, member_sk(user)),
-                "userId": _s(user),
-                "idx": _n(index),
-                "readSeq": _n(0),
-                GSI1_PK: _s(user_pk(user)),
-                GSI1_SK: _s(pk),
-            }
-            for index, user in enumerate(members)
-        ]
+        if chat.topic is not None:
+            meta["topic"] = _s(chat.topic)
+        if chat.admins:
+            meta["admins"] = {"L": [_s(a) for a in chat.admins]}
+        if chat.blocked_by:
+            meta["blockedBy"] = {"SS": sorted(chat.blocked_by)}
+        if chat.type == "direct" and len(members) == 2:
+            # the pair's direct chats, whatever their topics, for set_block
+            meta[GSI1_PK] = _s(pair_pk(members[0], members[1]))
+            meta[GSI1_SK] = _s(pk)
+        entry = activity_key(chat.last_activity_ms, chat.id)
+        member_items = [self._member_item(chat.id, user, index, 0, 0, entry, 0) for index, user in enumerate(members)]
         put_meta = {
             "TableName": self._table,
             "Item": meta,
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         try:
-            if len(member_items) <= 98:
+            if len(member_items) <= TRANSACTION_ITEMS - 2:
                 puts = [{"Put": {"TableName": self._table, "Item": i}} for i in member_items]
                 await self._transact([{"Put": put_meta}, *puts])
             else:
@@ -336,8 +375,34 @@ class DynamoStore:
             last_activity_ms=chat.last_activity_ms,
             last_message=None,
             read_seqs=dict.fromkeys(members, 0),
+            topic=chat.topic,
+            admins=tuple(chat.admins),
+            version=0,
+            joined_seqs=dict.fromkeys(members, 0),
+            blocked_by=frozenset(chat.blocked_by),
         )
         return created, True
+
+    def _member_item(
+        self, chat_id: str, user_id: str, idx: int, read_seq: int, joined_seq: int, entry: str, entry_seq: int
+    ) -> Item:
+        """A MEMBER item: in gsi1 under the user, at its inbox entry (activity_key) written as of
+        the chat's seq entry_seq (a re-index with a higher seq moves it, docs/dynamodb.md).
+        joinedSeq and indexedSeq are left out when 0 (absent reads as 0): most members have both
+        0, and every byte of a member item is read with the chat."""
+        item: Item = {
+            **_key(chat_pk(chat_id), member_sk(user_id)),
+            "userId": _s(user_id),
+            "idx": _n(idx),
+            "readSeq": _n(read_seq),
+            GSI1_PK: _s(user_pk(user_id)),
+            GSI1_SK: _s(entry),
+        }
+        if joined_seq:
+            item["joinedSeq"] = _n(joined_seq)
+        if entry_seq:
+            item["indexedSeq"] = _n(entry_seq)
+        return item
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         items, last = await asyncio.gather(self._chat_items(chat_id), self._last_message(chat_id))
@@ -384,16 +449,24 @@ class DynamoStore:
             last_activity_ms=_int(meta, "lastActivity"),
             last_message=last,
             read_seqs={i["userId"]["S"]: _int(i, "readSeq") for i in ordered},
+            topic=_str(meta, "topic"),
+            admins=tuple(a["S"] for a in meta.get("admins", {}).get("L", [])),
+            version=_int(meta, "version"),
+            joined_seqs={i["userId"]["S"]: _int(i, "joinedSeq") for i in ordered},
+            blocked_by=frozenset(meta.get("blockedBy", {}).get("SS", [])),
         )
 
     async def _user_chat_ids(self, user_id: str) -> list[str]:
+        """Every chat the user's membership entries name, in both entry forms (ACT#<time>#<chat>,
+        and CHAT#<chat> from before the inbox was ordered by the index): gsi1pk USER#<user> holds
+        nothing else."""
         items = await self._query_all(
             IndexName=GSI1,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :chat)",
-            ExpressionAttributeNames={"#pk": GSI1_PK, "#sk": GSI1_SK},
-            ExpressionAttributeValues={":pk": _s(user_pk(user_id)), ":chat": _s("CHAT#")},
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": GSI1_PK},
+            ExpressionAttributeValues={":pk": _s(user_pk(user_id))},
         )
-        return [i["pk"]["S"].removeprefix("CHAT#") for i in items]
+        return list(dict.fromkeys(i["pk"]["S"].removeprefix("CHAT#") for i in items))
 
     async def _members(self, chat_id: str) -> list[Item]:
         return await self._query_all(
@@ -403,27 +476,319 @@ class DynamoStore:
         )
 
     async def list_chats(self, user_id: str, limit: int, cursor: str | None) -> ChatPage:
+        """The user's chats newest first, from their inbox entries in gsi1 (docs/conversations.md,
+        "The inbox"). An entry's time is within the step of its chat's true activity (the META's
+        lastActivity), so having read every entry down to time T, every chat read whose true
+        activity is at least T + step is in its final place: no entry still unread can belong
+        to a newer chat. Entries are read newest first, a chunk at a time, with their chats' META
+        items, until limit + 1 chats are placed or the entries run out."""
         after = decode_inbox_cursor(cursor) if cursor is not None else None
-        chat_ids = await self._user_chat_ids(user_id)
-        metas = await self._batch_get([(chat_pk(c), META) for c in chat_ids])
-        order = sorted(
-            (m for m in metas.values()),
-            key=lambda m: (-_int(m, "lastActivity"), m["chatId"]["S"]),
+        if limit <= 0:
+            return ChatPage(chats=(), next_cursor=None)
+        position = (-after[0], after[1]) if after is not None else None
+        step = self._step
+        # a page after the cursor lists chats whose true activity is at most the cursor's, so
+        # their entries are less than a step above it
+        top = after[0] + step - 1 if after is not None else MAX_KEY_SEQ
+        known: dict[str, Item] = {}  # chat id -> META, of every chat read so far
+
+        def order_key(meta: Item) -> tuple[int, str]:
+            return -_int(meta, "lastActivity"), meta["chatId"]["S"]
+
+        async def read_metas(chat_ids: Iterable[str]) -> None:
+            wanted = [c for c in dict.fromkeys(chat_ids) if c not in known]
+            found = await self._batch_get([(chat_pk(c), META) for c in wanted])
+            for (pk, _), meta in found.items():
+                known[pk.removeprefix("CHAT#")] = meta
+
+        # entries from before the index was ordered (CHAT#<chat>): read every time, placed by
+        # their META, and moved to the ordered form below
+        legacy_query = self._query_all(
+            IndexName=GSI1,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :chat)",
+            ExpressionAttributeNames={"#pk": GSI1_PK, "#sk": GSI1_SK},
+            ExpressionAttributeValues={":pk": _s(user_pk(user_id)), ":chat": _s(LEGACY_ENTRY_PREFIX)},
         )
-        if after is not None:
-            position = (-after[0], after[1])
-            order = [m for m in order if (-_int(m, "lastActivity"), m["chatId"]["S"]) > position]
-        page = order[: max(limit, 0)]
+        query: dict[str, Any] = {
+            "IndexName": GSI1,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": GSI1_PK, "#sk": GSI1_SK},
+            "ExpressionAttributeValues": {
+                ":pk": _s(user_pk(user_id)),
+                ":lo": _s(ACTIVITY_PREFIX),
+                ":hi": _s(activity_bound(top)),
+            },
+            "ScanIndexForward": False,
+        }
+        # when chats are far apart, limit + 1 placed take limit + 2 entries (and a page after a
+        # cursor reads the cursor's own chat again)
+        chunk = limit + 2 + (after is not None)
+        oldest: int | None = None  # the time of the oldest entry read
+        exhausted = top < 0  # a cursor below every time: no entry can follow it
+        first_chunk: Any = self._call("query", **query, Limit=chunk) if not exhausted else None
+        legacy_items, answer = await asyncio.gather(legacy_query, first_chunk or _nothing())
+        legacy = [i["pk"]["S"].removeprefix("CHAT#") for i in legacy_items]
+        await read_metas(legacy)
+        placed: list[Item] = []
+        while True:
+            if answer is not None:
+                items = answer.get("Items", [])
+                await read_metas(i["pk"]["S"].removeprefix("CHAT#") for i in items)
+                times = [t for t in (activity_of(i[GSI1_SK]["S"]) for i in items) if t is not None]
+                if times:
+                    oldest = times[-1]
+                exhausted = not answer.get("LastEvaluatedKey")
+            candidates = [m for m in known.values() if position is None or order_key(m) > position]
+            if exhausted:
+                placed = candidates
+                break
+            placed = [m for m in candidates if oldest is not None and _int(m, "lastActivity") >= oldest + step]
+            if len(placed) > limit:
+                break
+            assert answer is not None
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            chunk = min(max(limit + 2 - len(placed), 2), 100)
+            answer = await self._call("query", **query, Limit=chunk)
+
+        order = sorted(placed, key=order_key)
+        page = order[:limit]
         ids = [m["chatId"]["S"] for m in page]
-        member_lists, lasts = await asyncio.gather(
+        migrate = [c for c in legacy if c in known]
+        member_lists, lasts, _ = await asyncio.gather(
             asyncio.gather(*(self._members(c) for c in ids)),
             asyncio.gather(*(self._last_message(c) for c in ids)),
+            asyncio.gather(*(self._migrate_entry(c, user_id, known[c]) for c in migrate)),
         )
         chats = tuple(self._chat_from(m, ms, last) for m, ms, last in zip(page, member_lists, lasts, strict=True))
         next_cursor = None
-        if len(order) > len(page) and page:
+        if len(order) > len(page):
             next_cursor = encode_inbox_cursor(_int(page[-1], "lastActivity"), page[-1]["chatId"]["S"])
         return ChatPage(chats=chats, next_cursor=next_cursor)
+
+    async def _migrate_entry(self, chat_id: str, user_id: str, meta: Item) -> None:
+        """Give an old CHAT#<chat> entry its place in the ordered index: the time the chat's other
+        entries hold (META's indexedAt), or its activity when it was never indexed. Only while it
+        is still in the old form (a re-index may have moved it meanwhile)."""
+        if "indexedAt" in meta:
+            at, entry_seq = _int(meta, "indexedAt"), _int(meta, "indexedSeq")
+        else:
+            at, entry_seq = _int(meta, "lastActivity"), 0
+        try:
+            await self._update_if(
+                Key=_key(chat_pk(chat_id), member_sk(user_id)),
+                UpdateExpression="SET #sk = :entry, indexedSeq = :seq",
+                ConditionExpression="begins_with(#sk, :old)",
+                ExpressionAttributeNames={"#sk": GSI1_SK},
+                ExpressionAttributeValues={
+                    ":entry": _s(activity_key(at, chat_id)),
+                    ":seq": _n(entry_seq),
+                    ":old": _s(LEGACY_ENTRY_PREFIX),
+                },
+            )
+        except (Unavailable, ClientError) as error:  # read again (and tried again) on the next page
+            log.warning("inbox entry of %s in %s not migrated: %s", user_id, chat_id, error)
+
+    # --- membership over time, blocks -------------------------------------------------------
+    async def update_chat(self, chat_id: str, update: ChatUpdate) -> Chat:
+        """One TransactWriteItems: META (version, member count, title, admins) under
+        `version = expected`, a Put per member added, a Delete per member removed.
+
+        New members' read and joined seqs are META's lastSeq as read (strongly consistent) just
+        before; the transaction requires only the version, so a message that takes a seq between
+        that read and the write is after their join point: they see it, and it counts as unread
+        for them, as if they had joined just before it. Their inbox entries hold the time the
+        other members' entries hold (META's indexedAt), and the transaction requires that this
+        did not move meanwhile (a re-index finished): then it reads again and tries again."""
+        pk = chat_pk(chat_id)
+        add = tuple(dict.fromkeys(update.add))
+        remove = tuple(dict.fromkeys(update.remove))
+        if 1 + len(add) + len(remove) > TRANSACTION_ITEMS:
+            raise Invalid("too many members changed at once")
+        for attempt in range(self._txn_attempts):
+            if attempt:
+                await self._backoff(attempt)
+            meta = await self._get(pk, META)
+            if meta is None:
+                raise NotFound("chat not found")
+            version = _int(meta, "version")
+            if version != update.expected_version:
+                raise Conflict(f"chat {chat_id} is at version {version}")
+            last_seq = _int(meta, "lastSeq")
+            count = _int(meta, "memberCount")
+            next_idx = _int(meta, "nextIdx", count)
+            if "indexedAt" in meta:
+                entry_at, entry_seq = _int(meta, "indexedAt"), _int(meta, "indexedSeq")
+                indexed = "indexedSeq = :iseq"
+            else:  # never indexed: the members' entries are old CHAT# ones, or were migrated to
+                # the chat's activity (list_chats); the chat's next message indexes them all
+                entry_at, entry_seq = _int(meta, "lastActivity"), 0
+                indexed = "attribute_not_exists(indexedSeq)"
+            values: Item = {":v": _n(version), ":next": _n(version + 1)}
+            sets = ["version = :next"]
+            if indexed.startswith("indexedSeq"):
+                values[":iseq"] = _n(entry_seq)
+            if add or remove:
+                sets += ["memberCount = :count", "nextIdx = :idx"]
+                values[":count"] = _n(count + len(add) - len(remove))
+                values[":idx"] = _n(next_idx + len(add))
+            if update.set_title:
+                sets.append("title = :title")
+                values[":title"] = _s(update.title) if update.title is not None else {"NULL": True}
+            if update.admins is not None:
+                sets.append("admins = :admins")
+                values[":admins"] = {"L": [_s(a) for a in update.admins]}
+            exists = "version = :v" if version else "(attribute_not_exists(version) OR version = :v)"
+            entry = activity_key(entry_at, chat_id)
+            joined = 0 if update.full_history else last_seq
+            items: list[dict[str, Any]] = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(pk, META),
+                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "ConditionExpression": f"attribute_exists(pk) AND {exists} AND {indexed}",
+                        "ExpressionAttributeValues": values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                *(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._member_item(chat_id, user, next_idx + i, last_seq, joined, entry, entry_seq),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                    for i, user in enumerate(add)
+                ),
+                *(
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": _key(pk, member_sk(user)),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    }
+                    for user in remove
+                ),
+            ]
+            try:
+                await self._transact(items)
+            except _Cancelled as cancelled:
+                reasons = cancelled.reasons
+                first = reasons[0] if reasons else {}
+                old: Item | None = first.get("Item")
+                if first.get("Code") == "ConditionalCheckFailed":
+                    if old is None:
+                        raise NotFound("chat not found") from None
+                    if _int(old, "version") != version:
+                        raise Conflict(f"chat {chat_id} changed meanwhile") from None
+                    continue  # only its index time moved: read again
+                # a member added who is one already, or removed who is not: the caller's view is
+                # not the chat's
+                raise Conflict(f"chat {chat_id} members are not as expected") from None
+            chat = await self.get_chat(chat_id)
+            if chat is None:
+                raise NotFound("chat not found")
+            return chat
+        raise Unavailable("chat update kept racing the inbox index; retry")
+
+    async def _pair_chats(self, user_a: str, user_b: str) -> list[Chat]:
+        """Every direct chat of the pair, whatever its topic, read strongly consistent: those
+        whose META carries the pair in gsi1, and the pair's chat without a topic (a chat stored
+        before topics has no pair entry)."""
+        answer = await self._query_all(
+            IndexName=GSI1,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": GSI1_PK},
+            ExpressionAttributeValues={":pk": _s(pair_pk(user_a, user_b))},
+        )
+        chat_ids = [ids.direct_chat_id(user_a, user_b), *(i["pk"]["S"].removeprefix("CHAT#") for i in answer)]
+        found = await asyncio.gather(*(self.get_chat(c) for c in dict.fromkeys(chat_ids)))
+        pair = {user_a, user_b}
+        # PAIR#<low>#<high> is ambiguous when user ids contain '#': check the members
+        return [c for c in found if c is not None and c.type == "direct" and set(c.members) == pair]
+
+    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, now_ms: int) -> tuple[Chat, ...]:
+        """The block item first (written or deleted), then the pair's direct chats read and the
+        ones not marked accordingly updated in one transaction (each under the version read):
+        a direct chat created meanwhile is marked either here or by its creator, who reads the
+        blocks after writing it. Idempotent: a call that failed half-way is completed by the
+        next."""
+        key = _key(user_pk(blocker_id), block_sk(blocked_id))
+        if blocking:
+            await self._call(
+                "put_item",
+                Item={
+                    **key,
+                    "blockerId": _s(blocker_id),
+                    "blockedId": _s(blocked_id),
+                    "createdAt": _n(now_ms),
+                    GSI1_PK: _s(f"BLOCKED#{blocked_id}"),
+                    GSI1_SK: _s(user_pk(blocker_id)),
+                },
+            )
+        else:
+            await self._call("delete_item", Key=key)
+        who = {"SS": [blocker_id]}
+        for attempt in range(self._txn_attempts):
+            if attempt:
+                await self._backoff(attempt)
+            chats = await self._pair_chats(blocker_id, blocked_id)
+            changing = [c for c in chats if (blocker_id in c.blocked_by) != blocking]
+            updates = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(chat_pk(c.id), META),
+                        "UpdateExpression": ("ADD" if blocking else "DELETE") + " blockedBy :who SET version = :next",
+                        "ConditionExpression": "attribute_exists(pk) AND "
+                        + ("version = :v" if c.version else "(attribute_not_exists(version) OR version = :v)"),
+                        "ExpressionAttributeValues": {":who": who, ":v": _n(c.version), ":next": _n(c.version + 1)},
+                    }
+                }
+                for c in changing
+            ]
+            try:
+                # more than a transaction holds (a pair with over 100 topics): a transaction each;
+                # a failure between them leaves the rest for the next call
+                for batch in _chunks(updates, TRANSACTION_ITEMS):
+                    await self._transact(list(batch))
+            except _Cancelled:
+                continue  # a chat changed meanwhile: read again
+            marked = {c.id for c in changing}
+            return tuple(
+                dataclasses.replace(
+                    c,
+                    version=c.version + 1,
+                    blocked_by=c.blocked_by | {blocker_id} if blocking else c.blocked_by - {blocker_id},
+                )
+                if c.id in marked
+                else c
+                for c in chats
+            )
+        raise Unavailable("set_block kept racing changes of the pair's chats; retry")
+
+    async def blocks(self, user_id: str) -> Blocks:
+        """Whom the user blocks: their BLOCK# items (strongly consistent); who blocks them: gsi1
+        BLOCKED#<user> (the index lags the table by up to about a second)."""
+        mine, theirs = await asyncio.gather(
+            self._query_all(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :block)",
+                ExpressionAttributeValues={":pk": _s(user_pk(user_id)), ":block": _s(block_sk(""))},
+                ConsistentRead=True,
+            ),
+            self._query_all(
+                IndexName=GSI1,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": GSI1_PK},
+                ExpressionAttributeValues={":pk": _s(f"BLOCKED#{user_id}")},
+            ),
+        )
+        return Blocks(
+            blocked=frozenset(i["sk"]["S"].removeprefix(block_sk("")) for i in mine),
+            blocked_by=frozenset(i["pk"]["S"].removeprefix("USER#") for i in theirs),
+        )
 
     # --- messages ----------------------------------------------------------------------------
     async def append_message(
@@ -438,7 +803,7 @@ class DynamoStore:
         reply_to: ReplyRef | None = None,
         attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
-        seq = await self._next_seq(chat_id, now_ms)
+        seq, meta = await self._next_seq(chat_id, now_ms)
         if on_seq is not None:
             on_seq(seq)
         # 2. store the message under its id (derived from its idempotency key), unless that key
@@ -449,13 +814,27 @@ class DynamoStore:
         message = Message.first_stored(
             chat_id, seq, sender_id, content, client_message_id, now_ms, reply_to=reply_to, attachments=attachments
         )
-        first = await self._put_message_once(message)
+        if not self._index_stale(meta, now_ms):
+            first = await self._put_message_once(message)
+        else:
+            # the members' inbox entries are a step or more from the chat's activity now: move
+            # them, beside the put (at most once per step per chat; a failure is left to the
+            # chat's next message)
+            put, reindexed = await asyncio.gather(
+                self._put_message_once(message), self._reindex(chat_id, now_ms, seq, meta), return_exceptions=True
+            )
+            if isinstance(put, BaseException):
+                raise put
+            if isinstance(reindexed, BaseException):  # not a store error (_reindex logs those): a bug
+                raise reindexed
+            first = put
         # the same seq: this put (or an earlier attempt of it whose answer was lost) stored it
         return AppendResult(first, created=first.seq == seq)
 
-    async def _next_seq(self, chat_id: str, now_ms: int | None) -> int:
+    async def _next_seq(self, chat_id: str, now_ms: int | None) -> tuple[int, Item]:
         """1. hand out the chat's next seq: one UpdateItem of META (1 unit). A message also moves
-        the chat's last activity (now_ms); a change does not (None)."""
+        the chat's last activity (now_ms), and gets the whole META back (ALL_NEW: returned
+        values cost no unit) for its index time; a change does not move the activity (None)."""
         activity = ", lastActivity = :now" if now_ms is not None else ""
         values = {":one": _n(1), **({":now": _n(now_ms)} if now_ms is not None else {})}
         answer = await self._update_if(
@@ -463,11 +842,78 @@ class DynamoStore:
             UpdateExpression="SET lastSeq = lastSeq + :one" + activity,
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW" if now_ms is not None else "UPDATED_NEW",
         )
         if answer is None:
             raise NotFound("chat not found")
-        return _int(answer["Attributes"], "lastSeq")
+        attributes: Item = answer["Attributes"]
+        return _int(attributes, "lastSeq"), attributes
+
+    def _index_stale(self, meta: Item, activity_ms: int) -> bool:
+        """Whether the chat's inbox entries (at META's indexedAt) are a step or more from its
+        activity: a chat never indexed (stored before the inbox was) always is."""
+        if "indexedAt" not in meta:
+            return True
+        return abs(activity_ms - _int(meta, "indexedAt")) >= self._step
+
+    async def _reindex(self, chat_id: str, at_ms: int, seq: int, meta: Item) -> None:
+        """Move every member's inbox entry to ACT#<at_ms>, then META's indexedAt (the entries
+        first: a crash in between leaves the next message to do it again). Each write is tagged
+        with `seq`, the seq handed out with the activity at_ms, and applies only over an older
+        tag, so concurrent re-indexes end with the newest one's time everywhere. META's update
+        also requires the version read with the seq (before the members were read): a member
+        added meanwhile (update_chat, which changes the version) may have been missed, so the
+        members are read again and the new ones moved. Never raises: what fails is redone by
+        the chat's next message."""
+        pk = chat_pk(chat_id)
+        version = _int(meta, "version")
+        entry = _s(activity_key(at_ms, chat_id))
+        newer = "(attribute_not_exists(indexedSeq) OR indexedSeq < :seq)"
+        moved: set[str] = set()
+        limit = asyncio.Semaphore(REINDEX_WRITES)
+
+        async def move(user: str) -> None:
+            async with limit:
+                await self._update_if(
+                    Key=_key(pk, member_sk(user)),
+                    UpdateExpression="SET #sk = :entry, indexedSeq = :seq",
+                    ConditionExpression=f"attribute_exists(pk) AND {newer}",
+                    ExpressionAttributeNames={"#sk": GSI1_SK},
+                    ExpressionAttributeValues={":entry": entry, ":seq": _n(seq)},
+                )
+
+        try:
+            for _ in range(REINDEX_ATTEMPTS):
+                members = await self._query_all(
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+                    ProjectionExpression="userId",
+                    ExpressionAttributeValues={":pk": _s(pk), ":m": _s("MEMBER#")},
+                    ConsistentRead=True,
+                )
+                users = [i["userId"]["S"] for i in members if i["userId"]["S"] not in moved]
+                await asyncio.gather(*(move(u) for u in users))
+                moved.update(users)
+                same = "version = :v" if version else "(attribute_not_exists(version) OR version = :v)"
+                try:
+                    await self._call(
+                        "update_item",
+                        Key=_key(pk, META),
+                        UpdateExpression="SET indexedAt = :at, indexedSeq = :seq",
+                        ConditionExpression=f"attribute_exists(pk) AND {same} AND {newer}",
+                        ExpressionAttributeValues={":at": _n(at_ms), ":seq": _n(seq), ":v": _n(version)},
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+                    return
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                        raise
+                    old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+                    if not old or _int(old, "indexedSeq") >= seq:
+                        return  # the chat is gone, or a newer re-index got there first
+                    version = _int(old, "version")  # the members changed: read them again
+            log.warning("inbox re-index of %s gave up: its members kept changing", chat_id)
+        except (Unavailable, ClientError) as error:
+            log.warning("inbox re-index of %s failed (the next message does it again): %s", chat_id, error)
 
     async def get_message(self, chat_id: str, message_id: str) -> Message | None:
         item = await self._get(chat_pk(chat_id), message_sk(message_id))
@@ -486,7 +932,7 @@ class DynamoStore:
         # says which: a rule (raised), nothing to change, or a newer change applied first (take
         # a newer seq: a message's changeSeq only rises)
         for _ in range(CHANGE_ATTEMPTS):
-            seq = await self._next_seq(chat_id, None)
+            seq, _ = await self._next_seq(chat_id, None)
             if on_seq is not None:
                 on_seq(seq)
             update = change_update(change, seq, now_ms)
@@ -563,13 +1009,17 @@ class DynamoStore:
                 raise NotFound("chat not found")
             first_seq = _int(answer["Attributes"], "lastSeq") - len(new) + 1
             newest = max(m.created_at_ms for _, m in new)
-            if _int(answer["Attributes"], "lastActivity") < newest:
+            meta: Item = answer["Attributes"]
+            if _int(meta, "lastActivity") < newest:
                 await self._update_if(
                     Key=_key(pk, META),
                     UpdateExpression="SET lastActivity = :t",
                     ConditionExpression="lastActivity < :t",
                     ExpressionAttributeValues={":t": _n(newest)},
                 )
+            activity = max(_int(meta, "lastActivity"), newest)
+            if self._index_stale(meta, activity):
+                await self._reindex(chat_id, activity, _int(meta, "lastSeq"), meta)
             # 3. one put at a time, in seq order: a failure leaves a prefix stored, the rest gaps
             for seq, (sk, m) in enumerate(new, start=first_seq):
                 stored[sk] = first = await self._put_message_once(m.stored_as(chat_id, seq))

@@ -43,6 +43,41 @@ def attachment_sk(attachment_id: str) -> str:
     return f"ATT#{attachment_id}"
 
 
+# --- the inbox index (docs/conversations.md, "The inbox") ----------------------------------------
+ACTIVITY_PREFIX: Final = "ACT#"
+LEGACY_ENTRY_PREFIX: Final = "CHAT#"
+"""A membership entry written before the inbox was ordered by the index: gsi1sk = CHAT#<chat>."""
+_MAX_TIME: Final = 10**SEQ_DIGITS - 1
+
+
+def activity_key(activity_ms: int, chat_id: str) -> str:
+    """A member item's gsi1sk: the chat's indexed activity time, then the chat (newest first is
+    descending string order)."""
+    return f"{ACTIVITY_PREFIX}{min(max(activity_ms, 0), _MAX_TIME):0{SEQ_DIGITS}d}#{chat_id}"
+
+
+def activity_bound(activity_ms: int) -> str:
+    """The greatest gsi1sk of any entry at or before activity_ms ('$' sorts right after '#')."""
+    return f"{ACTIVITY_PREFIX}{min(max(activity_ms, 0), _MAX_TIME):0{SEQ_DIGITS}d}$"
+
+
+def activity_of(entry_key: str) -> int | None:
+    """The time in an ACT# entry key; None for an old CHAT# entry."""
+    if not entry_key.startswith(ACTIVITY_PREFIX):
+        return None
+    return int(entry_key[len(ACTIVITY_PREFIX) : len(ACTIVITY_PREFIX) + SEQ_DIGITS])
+
+
+def pair_pk(user_a: str, user_b: str) -> str:
+    """gsi1pk of a direct chat's META: the pair's direct chats, whatever their topics."""
+    low, high = sorted((user_a, user_b))
+    return f"PAIR#{low}#{high}"
+
+
+def block_sk(blocked_id: str) -> str:
+    return f"BLOCK#{blocked_id}"
+
+
 def s(value: str) -> dict[str, str]:
     return {"S": value}
 

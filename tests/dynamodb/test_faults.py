@@ -454,3 +454,43 @@ async def test_unreachable_endpoint_is_unavailable(monkeypatch: pytest.MonkeyPat
             await store.get_chat("c1")
     finally:
         await store.close()
+
+
+# --- the inbox index ----------------------------------------------------------------------------
+async def test_a_failed_inbox_reindex_does_not_fail_the_send_and_the_next_message_redoes_it(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    store, faults = await faulty(open_store, monkeypatch)
+    later = T0 + 10 * 60_000  # two steps after the chat's creation: the members' entries move
+
+    def member_write(body: dict[str, Any]) -> bool:
+        return str(body.get("Key", {}).get("sk", {}).get("S", "")).startswith("MEMBER#")
+
+    faults.fail("UpdateItem", when=member_write)
+    sent = await store.append_message("c2", "alice", "hi", "k1", later)
+    assert sent.created and faults.injected["UpdateItem"] > 0
+
+    def index_state() -> tuple[str, set[str]]:
+        meta = aws.get_item(TableName=TABLE, Key={"pk": {"S": "CHAT#c2"}, "sk": {"S": "META"}})["Item"]
+        entries = {i["gsi1sk"]["S"] for i in table_items(aws, "MEMBER#", "c2")}
+        return meta["indexedAt"]["N"], entries
+
+    assert index_state() == (str(T0), {f"ACT#{T0:016d}#c2"}), "nothing moved: META was not written"
+    faults.clear()
+    await store.append_message("c2", "bob", "yo", "k2", later + 1)
+    assert index_state() == (str(later + 1), {f"ACT#{later + 1:016d}#c2"})
+
+
+async def test_membership_and_block_transactions_retry_conflicts(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_core.models import ChatUpdate
+
+    store, faults = await faulty(open_store, monkeypatch)
+    faults.fail("TransactWriteItems", reason="TransactionConflict", times=2)
+    after = await store.update_chat("c2", ChatUpdate(expected_version=0, now_ms=T0, add=("carol",)))
+    assert after.members == ("alice", "bob", "carol") and after.version == 1
+    faults.fail("TransactWriteItems", reason="TransactionConflict", times=2)
+    (marked,) = await store.set_block("alice", "bob", True, T0)
+    assert marked.id == "c1" and marked.blocked_by == {"alice"} and marked.version == 1
+    assert faults.injected == {"TransactWriteItems": 4}

@@ -24,6 +24,7 @@ docs/cost.md explains.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -43,8 +44,8 @@ import moto
 import pytest
 
 from chat_core.ids import direct_chat_id, group_chat_id, ulid
-from chat_core.models import Attachment, Chat, ConnectionRef, Message, MessageChange, ReplyRef
-from chat_core.stores.dynamodb import DynamoStore
+from chat_core.models import Attachment, Chat, ChatUpdate, ConnectionRef, Message, MessageChange, ReplyRef
+from chat_core.stores.dynamodb import INBOX_STEP_MS, DynamoStore
 from chat_core.stores.dynamodb_items import chat_pk
 from chat_core.stores.dynamodb_items import message_item as _message_item
 from chat_core.stores.dynamodb_schema import GSI1_PK, GSI1_SK, LSI1, LSI1_SK, LSI2, LSI2_SK
@@ -251,8 +252,10 @@ class Meter:
             tally.read_units += factor * (each + asked - len(found))
 
 
-def chat(chat_id: str, members: list[str], type_: str = "group") -> Chat:
-    return Chat(chat_id, type_, None if type_ == "direct" else "t", tuple(members), T0, 0, T0, None)  # type: ignore[arg-type]
+def chat(chat_id: str, members: list[str], type_: str = "group", at: int = T0, topic: str | None = None) -> Chat:
+    admins = () if type_ == "direct" else tuple(members[:1])
+    made = Chat(chat_id, type_, None if type_ == "direct" else "t", tuple(members), at, 0, at, None)  # type: ignore[arg-type]
+    return dataclasses.replace(made, admins=admins, topic=topic)
 
 
 _sent = iter(range(1, 10**9))
@@ -331,6 +334,10 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
             await send(store, group, members[1])
         with measure(f"get_chat_group_{size}_members"):
             await store.get_chat(group)
+        # the chat's activity a step or more past its members' inbox entries: this message moves them
+        n = next(_sent)
+        with measure(f"group_message_reindexes_{size}_members"):
+            await store.append_message(group, members[1], CONTENT, cmid(n), T0 + INBOX_STEP_MS + n)
 
     # a user's unread book load (a node does it once per user, when it first needs the counts):
     # every chat has news above the user's mark (5 messages by the friend, 1 by the user)
@@ -384,6 +391,46 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
     with measure("list_chats_page_20_of_30"):
         listed = await store.list_chats(carol, 20, None)
     assert len(listed.chats) == 20 and all(c.last_message is not None for c in listed.chats)
+
+    # an inbox of 200 chats, 10 minutes of activity apart (issue 17: a page reads about a page)
+    frank = user("frank")
+    for i in range(200):
+        pal = user(f"frank-pal{i}")
+        await store.create_chat(chat(direct_chat_id(frank, pal), [frank, pal], "direct", at=T0 + i * 600_000))
+    with measure("list_chats_page_20_of_200"):
+        listed = await store.list_chats(frank, 20, None)
+    assert len(listed.chats) == 20 and listed.next_cursor is not None
+    with measure("list_chats_next_page_20_of_200"):
+        listed = await store.list_chats(frank, 20, listed.next_cursor)
+    assert len(listed.chats) == 20
+
+    # membership over time (issue 17): one transaction each, then the chat read back
+    crew = [user(f"crew{i}") for i in range(20)]
+    team = group_chat_id()
+    await store.create_chat(chat(team, crew))
+    await send(store, team, crew[0])
+    with measure("update_chat_add_1_member_to_20"):
+        after = await store.update_chat(team, ChatUpdate(expected_version=0, now_ms=T0, add=(user("crew-new"),)))
+    with measure("update_chat_add_50_members"):
+        joiners = tuple(user(f"crew-more{i}") for i in range(50))
+        after = await store.update_chat(team, ChatUpdate(expected_version=1, now_ms=T0, add=joiners))
+    with measure("update_chat_remove_1_member"):
+        after = await store.update_chat(team, ChatUpdate(expected_version=2, now_ms=T0, remove=(crew[5],)))
+    with measure("update_chat_rename"):
+        after = await store.update_chat(team, ChatUpdate(expected_version=3, now_ms=T0, title="crew", set_title=True))
+    assert after.version == 4 and len(after.members) == 70
+
+    # blocking: the pair's plain chat (direct) and two about a topic
+    for topic in ("listing-1", "listing-2"):
+        await store.create_chat(chat(direct_chat_id(ALICE, BOB, topic), [ALICE, BOB], "direct", topic=topic))
+    with measure("set_block_pair_with_3_chats"):
+        marked = await store.set_block(ALICE, BOB, True, T0)
+    assert len(marked) == 3 and all(c.blocked_by == {ALICE} for c in marked)
+    with measure("set_block_again_no_change"):
+        await store.set_block(ALICE, BOB, True, T0)
+    with measure("blocks_lookup"):
+        assert (await store.blocks(BOB)).blocked_by == {ALICE}
+    await store.set_block(ALICE, BOB, False, T0)
 
     dave = user("dave")
     ref = ConnectionRef(dave, "sock-1", "node-1")
@@ -455,6 +502,19 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
     for size in (2, 20, 500):
         assert results[f"group_message_{size}_members"]["by_api"] == one["by_api"]
         assert results[f"group_message_{size}_members"]["total_write_units"] == 3
+        # once per step per chat: 3 units per member (the item, its gsi1 entry deleted and put
+        # again) and 1 for META's indexedAt, after a read of the chat's members
+        reindex = results[f"group_message_reindexes_{size}_members"]
+        assert reindex["by_api"] == {"PutItem": 1, "UpdateItem": 2 + size, "Query": 1}
+        assert reindex["total_write_units"] == 3 + 3 * size + 1
+    # issue 17: a page of a large inbox reads about a page (META of limit + 2 chats), not every chat
+    for name in ("list_chats_page_20_of_200", "list_chats_next_page_20_of_200"):
+        # META of 22 chats (23 after a cursor: the cursor's own), 2 Queries per chat of the page
+        # (members, last message), 2 index Queries (old entries, entries newest first)
+        assert results[name]["read_units"] <= 23 + 2 * 20 + 2, results[name]
+        assert results[name]["by_api"]["BatchGetItem"] == 1
+    assert results["update_chat_add_1_member_to_20"]["by_api"] == {"GetItem": 1, "TransactWriteItems": 1, "Query": 2}
+    assert results["set_block_again_no_change"]["by_api"].get("TransactWriteItems") is None
     # a repeat: the seq allocation and the put that fails its condition, nothing read or indexed
     assert results["direct_message_repeat"]["by_api"] == {"PutItem": 1, "UpdateItem": 1}
     assert results["direct_message_repeat"]["total_write_units"] == 2

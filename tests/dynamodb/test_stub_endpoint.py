@@ -77,3 +77,23 @@ def test_errors_parse_as_botocore_errors(endpoint: StubDynamoServer, monkeypatch
     with pytest.raises(ClientError) as unsupported:
         client.scan(TableName=TABLE)
     assert unsupported.value.response["Error"]["Code"] == "UnknownOperationException"  # never answered wrongly
+
+
+async def test_conversations_work_through_the_endpoint(store: DynamoStore) -> None:
+    """update_chat's cancelled transaction must come back with the META item (CancellationReasons
+    with Item, through JSON), set_block's string sets, list_chats' index reads newest first."""
+    from chat_core.errors import Conflict
+    from chat_core.ids import direct_chat_id
+    from chat_core.models import ChatUpdate
+
+    await store.create_chat(Chat("g-conv", "group", "t", ("ann", "bob"), T0, 0, T0, None, admins=("ann",)))
+    after = await store.update_chat("g-conv", ChatUpdate(expected_version=0, now_ms=T0, add=("carol",)))
+    assert after.members == ("ann", "bob", "carol") and after.version == 1
+    with pytest.raises(Conflict):
+        await store.update_chat("g-conv", ChatUpdate(expected_version=0, now_ms=T0, add=("dave",)))
+    pair = direct_chat_id("ann", "erin", "topic")
+    await store.create_chat(Chat(pair, "direct", None, ("ann", "erin"), T0 + 1, 0, T0 + 1, None, topic="topic"))
+    (marked,) = await store.set_block("erin", "ann", True, T0)
+    assert marked.blocked_by == {"erin"} and (await store.blocks("ann")).blocked_by == {"erin"}
+    await store.append_message("g-conv", "bob", "hi", "k-conv", T0 + 3_600_000)  # re-indexes the group
+    assert [c.id for c in (await store.list_chats("ann", 10, None)).chats][:2] == ["g-conv", pair]

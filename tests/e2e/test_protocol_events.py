@@ -18,6 +18,8 @@ MESSAGE_KEYS = {"id", "chatId", "seq", "senderId", "content", "clientMessageId",
 MESSAGE_CHANGE_KEYS = {"changeSeq", "editedAt", "deleted", "replyTo", "reactions", "attachments"}
 CHAT_KEYS = {"id", "type", "title", "members", "createdAt", "lastSeq", "lastMessage", "unreadCount"}
 CHAT_EXTRA_KEYS = {"readSeqs", "lastActivityAt"}
+#: protocol 1.1, conversations: every chat carries them
+CHAT_CONVERSATION_KEYS = {"topic", "admins", "blocked", "version"}
 
 
 def assert_message(m: Any, **expected: Any) -> None:
@@ -31,7 +33,7 @@ def assert_message(m: Any, **expected: Any) -> None:
 
 
 def assert_chat(c: Any, **expected: Any) -> None:
-    assert isinstance(c, dict) and CHAT_KEYS <= set(c) <= CHAT_KEYS | CHAT_EXTRA_KEYS, c
+    assert isinstance(c, dict) and CHAT_KEYS <= set(c) <= CHAT_KEYS | CHAT_EXTRA_KEYS | CHAT_CONVERSATION_KEYS, c
     assert c["type"] in ("direct", "group")
     assert ISO.match(c["createdAt"])
     assert isinstance(c["lastSeq"], int) and isinstance(c["unreadCount"], int)

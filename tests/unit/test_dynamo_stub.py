@@ -404,6 +404,218 @@ def test_batches_answer_alike(pair: Pair) -> None:
     )
 
 
+def test_inbox_index_requests_answer_alike(pair: Pair) -> None:
+    """The conversations requests (docs/dynamodb.md): the send's seq update with ALL_NEW, member
+    entries moved under seq tags, old CHAT# entries migrated, the inbox read newest first."""
+    meta = {
+        **key("CHAT#g", "META"),
+        "lastSeq": {"N": "4"},
+        "lastActivity": {"N": "1000"},
+        "indexedAt": {"N": "900"},
+        "indexedSeq": {"N": "3"},
+        "admins": {"L": [{"S": "a"}, {"S": "b"}]},
+        "title": {"NULL": True},
+    }
+    pair.same("put_item", TableName=TABLE, Item=meta)
+    pair.same(
+        "update_item",
+        TableName=TABLE,
+        Key=key("CHAT#g", "META"),
+        UpdateExpression="SET lastSeq = lastSeq + :one, lastActivity = :now",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"N": "1500"}},
+        ReturnValues="ALL_NEW",
+    )
+    for i, (user, entry) in enumerate(
+        [("a", "ACT#0000000000000900#g"), ("b", "CHAT#g"), ("c", "ACT#0000000000000900#g")]
+    ):
+        member = {
+            **key("CHAT#g", f"MEMBER#{user}"),
+            "userId": {"S": user},
+            "idx": {"N": str(i)},
+            "gsi1pk": {"S": f"USER#{user}"},
+            "gsi1sk": {"S": entry},
+        }
+        if user == "c":
+            member["indexedSeq"] = {"N": "7"}
+        pair.same("put_item", TableName=TABLE, Item=member)
+    for user, seq in (("a", "5"), ("b", "5"), ("c", "5"), ("zz", "5")):
+        pair.same(
+            "update_item",
+            TableName=TABLE,
+            Key=key("CHAT#g", f"MEMBER#{user}"),
+            UpdateExpression="SET #sk = :entry, indexedSeq = :seq",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(indexedSeq) OR indexedSeq < :seq)",
+            ExpressionAttributeNames={"#sk": "gsi1sk"},
+            ExpressionAttributeValues={":entry": {"S": "ACT#0000000000001500#g"}, ":seq": {"N": seq}},
+        )
+    migrate = {
+        "TableName": TABLE,
+        "UpdateExpression": "SET #sk = :entry, indexedSeq = :seq",
+        "ConditionExpression": "begins_with(#sk, :old)",
+        "ExpressionAttributeNames": {"#sk": "gsi1sk"},
+        "ExpressionAttributeValues": {
+            ":entry": {"S": "ACT#0000000000000001#g"},
+            ":seq": {"N": "0"},
+            ":old": {"S": "CHAT#"},
+        },
+    }
+    assert pair.same("update_item", Key=key("CHAT#g", "MEMBER#a"), **migrate)[1] == "ConditionalCheckFailedException"
+    pair.same(
+        "put_item",
+        TableName=TABLE,
+        Item={**key("CHAT#h", "MEMBER#a"), "gsi1pk": {"S": "USER#a"}, "gsi1sk": {"S": "CHAT#h"}},
+    )
+    pair.same("update_item", Key=key("CHAT#h", "MEMBER#a"), **migrate)
+    reindexed = {
+        "TableName": TABLE,
+        "Key": key("CHAT#g", "META"),
+        "UpdateExpression": "SET indexedAt = :at, indexedSeq = :seq",
+        "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :v) AND "
+        "(attribute_not_exists(indexedSeq) OR indexedSeq < :seq)",
+        "ExpressionAttributeValues": {":at": {"N": "1500"}, ":seq": {"N": "5"}, ":v": {"N": "0"}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    pair.same("update_item", **reindexed)
+    failed = pair.same("update_item", **reindexed)
+    assert failed[1] == "ConditionalCheckFailedException" and failed[3]["Item"]["indexedSeq"] == {"N": "5"}
+    for user in ("a", "b", "c"):
+        pair.same("get_item", TableName=TABLE, Key=key("CHAT#g", f"MEMBER#{user}"), ConsistentRead=True)
+    pair.same(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ProjectionExpression="userId",
+        ExpressionAttributeValues={":pk": {"S": "CHAT#g"}, ":m": {"S": "MEMBER#"}},
+        ConsistentRead=True,
+    )
+
+    # a user's entries, newest first, a chunk at a time; the old form on its own
+    for n, (chat, at) in enumerate([("c1", 5), ("c2", 30), ("c3", 30), ("c4", 7), ("c5", 400), ("c6", 12)]):
+        entry = f"ACT#{at:016d}#{chat}" if n != 3 else f"CHAT#{chat}"
+        item = {**key(f"CHAT#{chat}", "MEMBER#u"), "gsi1pk": {"S": "USER#u"}, "gsi1sk": {"S": entry}}
+        pair.same("put_item", TableName=TABLE, Item=item)
+    # no last page is full: moto looks ahead there, DynamoDB (and the stub) do not
+    for high, limit in ((f"ACT#{9999999999999999}$", 2), (f"ACT#{30:016d}$", 3), (f"ACT#{29:016d}$", 4)):
+        request: dict[str, Any] = {
+            "TableName": TABLE,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": "gsi1pk", "#sk": "gsi1sk"},
+            "ExpressionAttributeValues": {":pk": {"S": "USER#u"}, ":lo": {"S": "ACT#"}, ":hi": {"S": high}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        read: list[str] = []
+        while True:
+            answer = pair.same("query", **request)[1]
+            read += [i["gsi1sk"]["S"] for i in answer["Items"]]
+            if "LastEvaluatedKey" not in answer:
+                break
+            assert set(answer["LastEvaluatedKey"]) == {"pk", "sk", "gsi1pk", "gsi1sk"}
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        assert read == sorted(read, reverse=True) and "CHAT#c4" not in read
+    pair.same(
+        "query",
+        TableName=TABLE,
+        IndexName="gsi1",
+        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :chat)",
+        ExpressionAttributeNames={"#pk": "gsi1pk", "#sk": "gsi1sk"},
+        ExpressionAttributeValues={":pk": {"S": "USER#u"}, ":chat": {"S": "CHAT#"}},
+    )
+
+
+def test_membership_and_block_transactions_answer_alike(pair: Pair) -> None:
+    """update_chat's transaction (META under its version, member Puts and Deletes) and
+    set_block's (string set ADD/DELETE under a version that may be absent)."""
+    meta = {**key("CHAT#g", "META"), "lastSeq": {"N": "3"}, "memberCount": {"N": "2"}, "indexedSeq": {"N": "2"}}
+    pair.same("put_item", TableName=TABLE, Item=meta)
+    pair.same("put_item", TableName=TABLE, Item={**key("CHAT#g", "MEMBER#a"), "userId": {"S": "a"}})
+    pair.same("put_item", TableName=TABLE, Item={**key("CHAT#g", "MEMBER#b"), "userId": {"S": "b"}})
+
+    def change(version: int, index_seq: int, add: str, remove: str) -> list[dict[str, Any]]:
+        exists = "version = :v" if version else "(attribute_not_exists(version) OR version = :v)"
+        return [
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key("CHAT#g", "META"),
+                    "UpdateExpression": "SET version = :next, memberCount = :count, admins = :admins, title = :title",
+                    "ConditionExpression": f"attribute_exists(pk) AND {exists} AND indexedSeq = :iseq",
+                    "ExpressionAttributeValues": {
+                        ":v": {"N": str(version)},
+                        ":next": {"N": str(version + 1)},
+                        ":count": {"N": "2"},
+                        ":admins": {"L": [{"S": add}]},
+                        ":title": {"NULL": True},
+                        ":iseq": {"N": str(index_seq)},
+                    },
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {**key("CHAT#g", f"MEMBER#{add}"), "userId": {"S": add}, "joinedSeq": {"N": "3"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": TABLE,
+                    "Key": key("CHAT#g", f"MEMBER#{remove}"),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+        ]
+
+    assert pair.same("transact_write_items", TransactItems=change(0, 2, "c", "b")) == ("ok", {})
+    for stale in (change(0, 2, "d", "a"), change(1, 1, "d", "a"), change(1, 2, "c", "a"), change(1, 2, "d", "b")):
+        cancelled = pair.same("transact_write_items", TransactItems=stale)
+        assert cancelled[1] == "TransactionCanceledException"
+    pair.same(
+        "query", TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "CHAT#g"}}
+    )
+
+    direct = {**key("CHAT#d", "META"), "gsi1pk": {"S": "PAIR#a#b"}, "gsi1sk": {"S": "CHAT#d"}}
+    pair.same("put_item", TableName=TABLE, Item=direct)
+    for verb, who, version in (
+        ("ADD", "a", 0),
+        ("ADD", "b", 1),
+        ("ADD", "b", 1),
+        ("DELETE", "a", 2),
+        ("DELETE", "b", 3),
+    ):
+        exists = "version = :v" if version else "(attribute_not_exists(version) OR version = :v)"
+        pair.same(
+            "transact_write_items",
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("CHAT#d", "META"),
+                        "UpdateExpression": f"{verb} blockedBy :who SET version = :next",
+                        "ConditionExpression": f"attribute_exists(pk) AND {exists}",
+                        "ExpressionAttributeValues": {
+                            ":who": {"SS": [who]},
+                            ":v": {"N": str(version)},
+                            ":next": {"N": str(version + 1)},
+                        },
+                    }
+                }
+            ],
+        )
+        pair.same("get_item", TableName=TABLE, Key=key("CHAT#d", "META"), ConsistentRead=True)
+    pair.same(
+        "query",
+        TableName=TABLE,
+        IndexName="gsi1",
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": "gsi1pk"},
+        ExpressionAttributeValues={":pk": {"S": "PAIR#a#b"}},
+    )
+
+
 # --- the stub alone --------------------------------------------------------------------------
 @pytest.fixture
 def stub() -> StubDynamoClient:
