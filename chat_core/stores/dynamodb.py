@@ -50,6 +50,7 @@ from ..ports import UPDATES_MAX
 from .cursor import decode_inbox_cursor, encode_inbox_cursor
 from .dynamodb_items import (
     ACTIVITY_PREFIX,
+    BLOCKS_PREFIX,
     LEGACY_ENTRY_PREFIX,
     SEQ_DIGITS,
     Item,
@@ -60,6 +61,7 @@ from .dynamodb_items import (
     attachment_item,
     attachment_sk,
     block_sk,
+    blocked_by_sk,
     change_key,
     change_update,
     chat_pk,
@@ -333,10 +335,12 @@ class DynamoStore:
             meta["admins"] = {"L": [_s(a) for a in chat.admins]}
         if chat.blocked_by:
             meta["blockedBy"] = {"SS": sorted(chat.blocked_by)}
+        pair_link: list[dict[str, Any]] = []
         if chat.type == "direct" and len(members) == 2:
-            # the pair's direct chats, whatever their topics, for set_block
-            meta[GSI1_PK] = _s(pair_pk(members[0], members[1]))
-            meta[GSI1_SK] = _s(pk)
+            # the pair's direct chats, whatever their topics, for set_block: a base-table item in
+            # the creating transaction, so set_block's strongly consistent read cannot miss it
+            link = {**_key(pair_pk(members[0], members[1]), pk), "chatId": _s(chat.id)}
+            pair_link = [{"Put": {"TableName": self._table, "Item": link}}]
         entry = activity_key(chat.last_activity_ms, chat.id)
         member_items = [self._member_item(chat.id, user, index, 0, 0, entry, 0) for index, user in enumerate(members)]
         put_meta = {
@@ -347,7 +351,7 @@ class DynamoStore:
         try:
             if len(member_items) <= TRANSACTION_ITEMS - 2:
                 puts = [{"Put": {"TableName": self._table, "Item": i}} for i in member_items]
-                await self._transact([{"Put": put_meta}, *puts])
+                await self._transact([{"Put": put_meta}, *puts, *pair_link])
             else:
                 # Too many for one transaction: members first, META last. Readers ignore members
                 # of a chat without META and a send needs META, so a crash in between shows nothing.
@@ -695,41 +699,35 @@ class DynamoStore:
 
     async def _pair_chats(self, user_a: str, user_b: str) -> list[Chat]:
         """Every direct chat of the pair, whatever its topic, read strongly consistent: those
-        whose META carries the pair in gsi1, and the pair's chat without a topic (a chat stored
-        before topics has no pair entry)."""
+        the pair's links name, and the pair's chat without a topic (a chat stored before topics
+        has no link)."""
         answer = await self._query_all(
-            IndexName=GSI1,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": GSI1_PK},
+            KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": _s(pair_pk(user_a, user_b))},
+            ConsistentRead=True,
         )
-        chat_ids = [ids.direct_chat_id(user_a, user_b), *(i["pk"]["S"].removeprefix("CHAT#") for i in answer)]
+        chat_ids = [ids.direct_chat_id(user_a, user_b), *(i["chatId"]["S"] for i in answer)]
         found = await asyncio.gather(*(self.get_chat(c) for c in dict.fromkeys(chat_ids)))
         pair = {user_a, user_b}
         # PAIR#<low>#<high> is ambiguous when user ids contain '#': check the members
         return [c for c in found if c is not None and c.type == "direct" and set(c.members) == pair]
 
     async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, now_ms: int) -> tuple[Chat, ...]:
-        """The block item first (written or deleted), then the pair's direct chats read and the
-        ones not marked accordingly updated in one transaction (each under the version read):
-        a direct chat created meanwhile is marked either here or by its creator, who reads the
-        blocks after writing it. Idempotent: a call that failed half-way is completed by the
-        next."""
-        key = _key(user_pk(blocker_id), block_sk(blocked_id))
+        """The block items first (whom the blocker blocks, who blocks the blocked user: one
+        transaction, written or deleted), then the pair's direct chats read and the ones not
+        marked accordingly updated in one transaction (each under the version read). Every read
+        here and in `blocks` is strongly consistent, so a direct chat created meanwhile is
+        marked either here or by its creator, who reads the blocks after writing the chat.
+        Idempotent: a call that failed half-way is completed by the next."""
+        mine = _key(user_pk(blocker_id), block_sk(blocked_id))
+        theirs = _key(user_pk(blocked_id), blocked_by_sk(blocker_id))
         if blocking:
-            await self._call(
-                "put_item",
-                Item={
-                    **key,
-                    "blockerId": _s(blocker_id),
-                    "blockedId": _s(blocked_id),
-                    "createdAt": _n(now_ms),
-                    GSI1_PK: _s(f"BLOCKED#{blocked_id}"),
-                    GSI1_SK: _s(user_pk(blocker_id)),
-                },
+            record = {"blockerId": _s(blocker_id), "blockedId": _s(blocked_id), "createdAt": _n(now_ms)}
+            await self._transact(
+                [{"Put": {"TableName": self._table, "Item": {**key, **record}}} for key in (mine, theirs)]
             )
         else:
-            await self._call("delete_item", Key=key)
+            await self._transact([{"Delete": {"TableName": self._table, "Key": key}} for key in (mine, theirs)])
         who = {"SS": [blocker_id]}
         for attempt in range(self._txn_attempts):
             if attempt:
@@ -770,24 +768,18 @@ class DynamoStore:
         raise Unavailable("set_block kept racing changes of the pair's chats; retry")
 
     async def blocks(self, user_id: str) -> Blocks:
-        """Whom the user blocks: their BLOCK# items (strongly consistent); who blocks them: gsi1
-        BLOCKED#<user> (the index lags the table by up to about a second)."""
-        mine, theirs = await asyncio.gather(
-            self._query_all(
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :block)",
-                ExpressionAttributeValues={":pk": _s(user_pk(user_id)), ":block": _s(block_sk(""))},
-                ConsistentRead=True,
-            ),
-            self._query_all(
-                IndexName=GSI1,
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": GSI1_PK},
-                ExpressionAttributeValues={":pk": _s(f"BLOCKED#{user_id}")},
-            ),
+        """Whom the user blocks (BLOCK# items) and who blocks them (BLOCKEDBY# items): one
+        strongly consistent Query of the user's partition."""
+        items = await self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :blocks)",
+            ExpressionAttributeValues={":pk": _s(user_pk(user_id)), ":blocks": _s(BLOCKS_PREFIX)},
+            ConsistentRead=True,
         )
+        keys = [i["sk"]["S"] for i in items]
+        by_me, of_me = block_sk(""), blocked_by_sk("")
         return Blocks(
-            blocked=frozenset(i["sk"]["S"].removeprefix(block_sk("")) for i in mine),
-            blocked_by=frozenset(i["pk"]["S"].removeprefix("USER#") for i in theirs),
+            blocked=frozenset(k.removeprefix(by_me) for k in keys if k.startswith(by_me)),
+            blocked_by=frozenset(k.removeprefix(of_me) for k in keys if k.startswith(of_me)),
         )
 
     # --- messages ----------------------------------------------------------------------------

@@ -69,13 +69,24 @@ def activity_of(entry_key: str) -> int | None:
 
 
 def pair_pk(user_a: str, user_b: str) -> str:
-    """gsi1pk of a direct chat's META: the pair's direct chats, whatever their topics."""
+    """pk of the pair's links to their direct chats (sk CHAT#<chat>), whatever the topics:
+    base-table items, so set_block reads them strongly consistent."""
     low, high = sorted((user_a, user_b))
     return f"PAIR#{low}#{high}"
 
 
+BLOCKS_PREFIX = "BLOCK"
+"""Both kinds of block item in a user's partition sort under it (a strongly consistent Query)."""
+
+
 def block_sk(blocked_id: str) -> str:
+    """In the blocker's partition: whom they block."""
     return f"BLOCK#{blocked_id}"
+
+
+def blocked_by_sk(blocker_id: str) -> str:
+    """In the blocked user's partition: who blocks them (written with block_sk, one transaction)."""
+    return f"BLOCKEDBY#{blocker_id}"
 
 
 def s(value: str) -> dict[str, str]:

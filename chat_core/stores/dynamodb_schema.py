@@ -44,10 +44,9 @@ KEY_SCHEMA: Final[list[dict[str, str]]] = [
 #   membership  USER#<user>        / ACT#<time>#<chat>  a user's chats, newest first within a step
 #                                                        (the inbox; contacts, unread loads); an
 #                                                        older version wrote CHAT#<chat>
-#   direct chat PAIR#<low>#<high>  / CHAT#<chat>         a pair's direct chats, any topic (blocks)
-#   block       BLOCKED#<blocked>  / USER#<blocker>      who blocks a user
 #   connection  NODE#<node>        / USER#<user>         a node's connection records (reaping)
 #   presence    IDLE               / USER#<user>         users online with no connection
+# (Blocks and a pair's direct chats are base-table items, read strongly consistent: docs/dynamodb.md.)
 # KEYS_ONLY: read marks and presence change often; projecting them would add an index write to
 # every mark_read. Callers read the base items (strongly consistent) after the index.
 GLOBAL_SECONDARY_INDEXES: Final[list[dict[str, Any]]] = [

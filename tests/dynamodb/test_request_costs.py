@@ -514,7 +514,9 @@ async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp
         assert results[name]["read_units"] <= 23 + 2 * 20 + 2, results[name]
         assert results[name]["by_api"]["BatchGetItem"] == 1
     assert results["update_chat_add_1_member_to_20"]["by_api"] == {"GetItem": 1, "TransactWriteItems": 1, "Query": 2}
-    assert results["set_block_again_no_change"]["by_api"].get("TransactWriteItems") is None
+    # blocking again writes the two block items again (one transaction) and touches no chat
+    assert results["set_block_again_no_change"]["by_api"]["TransactWriteItems"] == 1
+    assert results["set_block_again_no_change"]["total_write_units"] == 4
     # a repeat: the seq allocation and the put that fails its condition, nothing read or indexed
     assert results["direct_message_repeat"]["by_api"] == {"PutItem": 1, "UpdateItem": 1}
     assert results["direct_message_repeat"]["total_write_units"] == 2
