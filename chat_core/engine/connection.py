@@ -14,7 +14,7 @@ from . import eio_packets as eio
 from . import sio_packets as sio
 from . import ws_frames
 from .eio_packets import Frame
-from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, Event, Session
+from .eio_session import CLIENT_CLOSE, OVERFLOW, PARSE_ERROR, PING_TIMEOUT, Event, Session
 from .handshake import Handshake
 from .socket import CLIENT_NAMESPACE_DISCONNECT, Socket
 from .timers import Deadline, TimerList
@@ -210,6 +210,11 @@ class Connection:
             self._heartbeat = self.server.timers.pongs.add(self._pong_due)
         elif not self.closed:  # not due yet (clock rounding; the lists fire on time): look again soon
             self.server.loop.call_later(0.001, self._ping_due)
+
+    def close_overdue(self) -> None:
+        """Close a session past its pong deadline now (what _pong_due would do when it runs)."""
+        if self.session.close(PING_TIMEOUT):
+            self.close(PING_TIMEOUT, notify=False, already_closed=True)
 
     def _pong_due(self) -> None:
         self._heartbeat = None

@@ -39,6 +39,8 @@ class Event(enum.Enum):
 #: close reasons, as the Node reference names them
 CLIENT_CLOSE = "transport close"
 PING_TIMEOUT = "ping timeout"
+LATENESS_ABSORBED_MS = 100
+"""How late a ping may be sent and still be timed from when it was due."""
 PARSE_ERROR = "parse error"
 SERVER_CLOSE = "server shutting down"
 FORCED_CLOSE = "forced close"
@@ -174,9 +176,22 @@ class Session:
             return None
         if now_ms >= self.next_ping_at:
             self.awaiting_pong = True
-            self.ping_sent_at = now_ms
+            # the pong is due pingTimeout after the ping was due, not after a timer a little late
+            # sent it (the session's life does not stretch with the event loop's lateness); a
+            # ping much later than due (a stalled process) still leaves the client nearly the
+            # whole pingTimeout to answer
+            self.ping_sent_at = max(self.next_ping_at, now_ms - LATENESS_ABSORBED_MS)
             return Event.SEND_PING
         return None
+
+    def overdue(self, now_ms: int) -> bool:
+        """The client is past its pong deadline (pingTimeout after the ping was due), whether or
+        not the timer that closes the session has run yet: a request arriving now finds the
+        session as closed as it should be, however late the event loop's timers fire."""
+        if self.state is State.CLOSED:
+            return False
+        due = self.ping_sent_at if self.awaiting_pong else self.next_ping_at
+        return now_ms >= due + self.ping_timeout_ms
 
     # --- closing -----------------------------------------------------------------------------------
     def close(self, reason: str) -> bool:

@@ -61,6 +61,9 @@ async def handle(server: Server, scope: Scope, receive: Receive, send: Send) -> 
             await respond(send, 200, opened.session.open_frame(), [TEXT_PLAIN, *cors])
             return
         conn = server.connections.get(sid)
+        if conn is not None and conn.session.overdue(server.now_ms()):
+            conn.close_overdue()  # its timer has not run yet (a busy event loop): as if it had
+            conn = None
         if conn is None:
             raise RequestError(UNKNOWN_SID)
         if conn.session.transport != POLLING:

@@ -278,10 +278,29 @@ def test_tick_far_past_the_timeout_closes() -> None:
 
 
 def test_late_tick_sends_ping_and_times_it_from_the_tick() -> None:
+    """Much later than due (a stalled process): the client keeps nearly the whole timeout."""
     s = make()
     late = T0 + INTERVAL + 1000
     assert s.tick(late) is Event.SEND_PING
-    assert s.next_deadline() == late + TIMEOUT
+    assert s.next_deadline() == late - es.LATENESS_ABSORBED_MS + TIMEOUT
+
+
+def test_a_ping_a_little_late_is_timed_from_when_it_was_due() -> None:
+    """A timer a few milliseconds late (a busy event loop) does not stretch the session's life:
+    the official suite polls exactly pingInterval + pingTimeout after the handshake."""
+    s = make()
+    assert s.tick(T0 + INTERVAL + 30) is Event.SEND_PING
+    assert s.next_deadline() == T0 + INTERVAL + TIMEOUT
+    assert not s.overdue(T0 + INTERVAL + TIMEOUT - 1)
+    assert s.overdue(T0 + INTERVAL + TIMEOUT)
+
+
+def test_a_session_is_overdue_even_before_its_ping_timer_ran() -> None:
+    s = make()
+    assert not s.overdue(T0 + INTERVAL + TIMEOUT - 1)
+    assert s.overdue(T0 + INTERVAL + TIMEOUT)
+    s.close(es.CLIENT_CLOSE)
+    assert not s.overdue(T0 + INTERVAL + TIMEOUT)
 
 
 def test_pong_after_the_close_is_ignored() -> None:
