@@ -133,3 +133,39 @@ def test_a_send_beyond_the_shared_budget_is_429_with_retry_after(
     assert send(other_container, 3)["statusCode"] == 429
     with sync_redis.Redis.from_url(redis.url) as client:
         assert client.exists("chat:rl:send:alice") == 1
+
+
+def test_groups_change_and_blocks_hold_across_invocations(http_api: ModuleType) -> None:
+    """A function keeps no chat between invocations (it gets no member notices): a member removed
+    by one invocation is refused by the next, and a block is seen at once."""
+    alice, bob, carol = (issue_token(SECRET, u) for u in ("alice", "bob", "carol"))
+    status, group = call(
+        http_api, http_event("POST", "/v1/chats", token=alice, body={"type": "group", "members": ["bob", "carol"]})
+    )
+    assert status == 201 and group["admins"] == ["alice"]
+    messages = f"/v1/chats/{group['id']}/messages"
+    assert (
+        call(http_api, http_event("POST", messages, token=carol, body={"content": "hi", "clientMessageId": "c1"}))[0]
+        == 201
+    )
+    status, after = call(http_api, http_event("DELETE", f"/v1/chats/{group['id']}/members/carol", token=alice))
+    assert status == 200 and after["members"] == ["alice", "bob"]
+    status, refused = call(
+        http_api, http_event("POST", messages, token=carol, body={"content": "hi?", "clientMessageId": "c2"})
+    )
+    assert status == 404 and refused["error"]["code"] == "NOT_FOUND"
+
+    status, thread = call(
+        http_api,
+        http_event("POST", "/v1/chats", token=bob, body={"type": "direct", "recipientId": "alice", "topic": "order-1"}),
+    )
+    assert status == 201 and thread["topic"] == "order-1"
+    assert call(http_api, http_event("PUT", "/v1/blocks/bob", token=alice))[0] == 204
+    status, refused = call(
+        http_api,
+        http_event(
+            "POST", f"/v1/chats/{thread['id']}/messages", token=bob, body={"content": "hi", "clientMessageId": "b1"}
+        ),
+    )
+    assert status == 403 and refused["error"]["code"] == "BLOCKED"
+    assert call(http_api, http_event("GET", "/v1/blocks", token=alice)) == (200, {"userIds": ["bob"]})
