@@ -181,8 +181,8 @@ async def _refusal(store: Store, chat: Chat, plan: ChatPlan) -> str | None:
     """Why this chat of the store cannot take the plan's history, if it cannot."""
     if chat.type != plan.type or set(chat.members) != set(plan.members):
         return (
-            f"exists already as a {chat.type} of {', '.join(chat.members)}; membership is fixed, "
-            "so the file's chat cannot be imported into it"
+            f"exists already as a {chat.type} of {', '.join(chat.members)}; an import does not change "
+            "a chat's members, so the file's chat cannot be imported into it"
         )
     last = chat.last_message
     if last is None or last.client_message_id.startswith(IMPORT_PREFIX):
