@@ -64,6 +64,12 @@ DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_ATTEMPTS = 5
+PRESENCE_CACHE_S = 5.0
+"""A node's notifier reuses a recipient's presence this long: a group chatting away reads each
+member's presence about once per 5 s instead of once per message (a user who went offline
+within it may miss one notification, or one who came back get one too many)."""
+PRESENCE_CACHE_MAX = 100_000
+"""Past this many users remembered, the expired ones are dropped."""
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 CLOSE_BUDGET_S = 10.0
@@ -126,10 +132,13 @@ class OfflineNotifier:
         backoff_first_s: float = BACKOFF_FIRST_S,
         backoff_max_s: float = BACKOFF_MAX_S,
         clock: Callable[[], int] = now_ms,
+        presence_cache_s: float = 0.0,
     ) -> None:
         """`presence`: the store's presence call. `clock`: milliseconds since the epoch, for
-        `sentAt` and the dead letter's `deadAt`. The worker tasks start on the first `notify`
-        made on a running loop (or `flush`)."""
+        `sentAt` and the dead letter's `deadAt`. `presence_cache_s`: how long a user's looked-up
+        presence answers later deliveries (0: every delivery asks the store; a busy group would
+        otherwise read every member's presence for every message). The worker tasks start on the
+        first `notify` made on a running loop (or `flush`)."""
         if attempts < 1 or queue_size < 1 or concurrency < 1:
             raise ValueError("attempts, queue_size and concurrency must be at least 1")
         if timeout_s <= 0 or backoff_first_s < 0 or backoff_max_s < 0:
@@ -137,6 +146,9 @@ class OfflineNotifier:
         self.url = url
         self._secret = secret
         self._presence = presence
+        self._presence_cache_s = presence_cache_s
+        self._known_online: dict[str, tuple[bool, float]] = {}
+        """user -> (online, when it was looked up, loop time), while presence_cache_s lasts."""
         self.dead_letter_path = dead_letter_path
         self._timeout_s = timeout_s
         self._attempts = attempts
@@ -170,6 +182,7 @@ class OfflineNotifier:
             settings.webhook_url,
             settings.webhook_secret,
             presence,
+            presence_cache_s=PRESENCE_CACHE_S,
             dead_letter_path=settings.webhook_dead_letter,
             timeout_s=settings.webhook_timeout_s,
             attempts=settings.webhook_attempts,
@@ -331,7 +344,7 @@ class OfflineNotifier:
                 self.retried += 1
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    found = await self._presence(delivery.recipients)
+                    online = await self._online(delivery.recipients)
             except Exception as error:
                 delivery.last_error = f"presence lookup failed: {error!r}"
                 if attempt == self._attempts:
@@ -339,8 +352,32 @@ class OfflineNotifier:
                     return None
                 await asyncio.sleep(self._delay(attempt, None))
                 continue
-            return [u for u in delivery.recipients if (p := found.get(u)) is None or not p.online]
+            return [u for u in delivery.recipients if not online.get(u, False)]
         return None  # not reached: the last attempt returns
+
+    async def _online(self, user_ids: Sequence[str]) -> dict[str, bool]:
+        """Who of them is online: from the store, or from a lookup younger than presence_cache_s."""
+        now = asyncio.get_running_loop().time()
+        known = self._known_online
+        online: dict[str, bool] = {}
+        asked = []
+        for user_id in user_ids:
+            cached = known.get(user_id)
+            if cached is not None and now - cached[1] < self._presence_cache_s:
+                online[user_id] = cached[0]
+            else:
+                asked.append(user_id)
+        if asked:
+            found = await self._presence(asked)
+            for user_id in asked:
+                seen = found.get(user_id)
+                online[user_id] = seen is not None and seen.online
+        if self._presence_cache_s > 0 and asked:
+            if len(known) > PRESENCE_CACHE_MAX:
+                self._known_online = known = {u: v for u, v in known.items() if now - v[1] < self._presence_cache_s}
+            for user_id in asked:
+                known[user_id] = (online[user_id], now)
+        return online
 
     async def _post(self, body: bytes) -> None:
         """One attempt. Raises _Retry (worth another attempt) or _Final."""

@@ -218,6 +218,17 @@ async def test_offline_recipients_only_are_posted_signed(platform: Platform, not
     assert (notifier.delivered, notifier.retried, notifier.dead_lettered) == (1, 0, 0)
 
 
+async def test_presence_looked_up_lately_answers_later_deliveries(platform: Platform, notifiers: Factory) -> None:
+    presence = FakePresence(online={"bob"})
+    notifier = notifiers(presence, concurrency=1, presence_cache_s=60)
+    notifier.notify(message(1), CHAT, ["bob", "dan"])
+    assert await notifier.flush(5)
+    notifier.notify(message(2), CHAT, ["bob", "dan", "eve"])
+    assert await notifier.flush(5)
+    assert presence.asked == [["bob", "dan"], ["eve"]]  # only who was not looked up yet
+    assert [b["recipients"] for b in platform.bodies()] == [["dan"], ["dan", "eve"]]
+
+
 async def test_every_delivery_has_its_own_id(platform: Platform, notifiers: Factory) -> None:
     notifier = notifiers()
     for n in range(20):
