@@ -82,10 +82,13 @@ class Message:
         *,
         reply_to: ReplyRef | None = None,
         attachments: tuple[Attachment, ...] = (),
+        message_id: str | None = None,
     ) -> Message:
         """A message as a store first writes it: its id derived from its idempotency key
-        (`ids.message_id`), never changed yet."""
-        message_id = ids.message_id(chat_id, sender_id, client_message_id)
+        (`ids.message_id`; `message_id`: that id, when the caller derived it already), never
+        changed yet."""
+        if message_id is None:
+            message_id = ids.message_id(chat_id, sender_id, client_message_id)
         return cls(
             message_id,
             chat_id,

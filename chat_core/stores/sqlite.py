@@ -390,9 +390,9 @@ class SqliteStore:
         attachments: tuple[Attachment, ...] = (),
     ) -> AppendResult:
         # the seq is handed out and stored in one transaction: on_seq has nothing to announce early
-        message_id = ids.message_id(chat_id, sender_id, client_message_id)
-
         def job(conn: sqlite3.Connection) -> AppendResult:
+            # derived on the writer's thread, once: the event loop has the sockets to serve
+            message_id = ids.message_id(chat_id, sender_id, client_message_id)
             existing = _stored_with_id(conn, chat_id, message_id, sender_id, client_message_id)
             if existing is not None:
                 return AppendResult(message=existing, created=False)
@@ -404,7 +404,15 @@ class SqliteStore:
                 raise NotFound("chat not found")
             seq = int(row[0])
             message = Message.first_stored(
-                chat_id, seq, sender_id, content, client_message_id, now_ms, reply_to=reply_to, attachments=attachments
+                chat_id,
+                seq,
+                sender_id,
+                content,
+                client_message_id,
+                now_ms,
+                reply_to=reply_to,
+                attachments=attachments,
+                message_id=message_id,
             )
             _insert_messages(conn, [message])
             return AppendResult(message=message, created=True)
