@@ -8,6 +8,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from . import membership, payloads, wire
@@ -856,7 +857,9 @@ class ChatService:
             self._spawn(self._close_record(ref))
             raise
         if became_online:
-            await self._announce_presence(user_id, "user_online", {"userId": user_id})
+            # the connection is open and counted: an announcement that fails now must not refuse
+            # it (the client would go, its record would stay, and the user be online for good)
+            await self._surely(partial(self._announce_presence, user_id, "user_online", {"userId": user_id}))
 
     async def _close_record(self, ref: ConnectionRef) -> None:
         """Close the record of a connection whose opening or closing failed (idempotent, retried
@@ -912,10 +915,34 @@ class ChatService:
         """Announce the user offline if no connection is left anywhere (one announcer per transition)."""
         if not await self.store.settle_offline(user_id, self._clock()):
             return False
+        await self._surely(partial(self._announce_offline, user_id))
+        return True
+
+    async def _announce_offline(self, user_id: str) -> None:
         seen = (await self.store.presence([user_id]))[user_id]
         last_seen = wire.presence(seen)["lastSeen"]
         await self._announce_presence(user_id, "user_offline", {"userId": user_id, "lastSeen": last_seen})
-        return True
+
+    async def _surely(self, announce: Callable[[], Awaitable[None]]) -> None:
+        """Announce a presence transition now; when the store does not answer (reading the
+        contacts), try again in the background, backing off, instead of failing the caller: the
+        transition has happened in the store and is announced by this caller only."""
+        try:
+            await announce()
+        except Unavailable:
+            self._spawn(self._announce_retrying(announce))
+
+    async def _announce_retrying(self, announce: Callable[[], Awaitable[None]]) -> None:
+        pause = UNDO_RETRY_FIRST_S
+        for _ in range(UNDO_ATTEMPTS):
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, UNDO_RETRY_MAX_S)
+            try:
+                await announce()
+                return
+            except Unavailable:
+                continue
+        log.error("a presence change could not be announced")
 
     async def _announce_presence(self, user_id: str, event: str, data: dict[str, object]) -> None:
         """To everyone who shares a chat with the user, except those of a blocked pair with them."""
@@ -984,7 +1011,9 @@ class ChatService:
                         continue
                     opened += 1
                     if became_online:
-                        await self._announce_presence(user_id, "user_online", {"userId": user_id})
+                        await self._surely(
+                            partial(self._announce_presence, user_id, "user_online", {"userId": user_id})
+                        )
             self._registration_lost = False
         if opened:
             log.warning("this node was declared dead; its connections are registered again", extra={"count": opened})

@@ -11,15 +11,18 @@ Errors are the HTTP API's `{"error": {code, message}}` (chat_core.http.app.error
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import BinaryIO
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..clock import now_ms
-from ..errors import ChatError, Invalid, TooLarge
+from ..errors import ChatError, Invalid, NotFound, TooLarge
 from .blobs import BlobStore, DownloadFile
 from .disposition import content_disposition
 from .local_blobs import LocalBlobStore
@@ -77,18 +80,34 @@ async def download_response(request: Request, blobs: BlobStore, signer: UrlSigne
         return RedirectResponse(
             found.url, status_code=302, headers={"Cache-Control": f"private, max-age={REDIRECT_MAX_AGE_S}"}
         )
+    # opened here and read from the open file: a delete of the message meanwhile (its file
+    # removed in the background) answers 404 or the whole file, never half of one or a 500
+    try:
+        handle: BinaryIO = await asyncio.to_thread(open, found.path, "rb")
+    except FileNotFoundError:
+        return _error(NotFound("attachment not found"))
+    size = os.fstat(handle.fileno()).st_size
     # the link's URL is stable for a while (signing.py): cache until it expires, at most an hour
     max_age = max(0, min(FILE_MAX_AGE_S, math.floor(grant.expires_at_s - now / 1000)))
-    return FileResponse(
-        found.path,
+    return StreamingResponse(
+        _chunks(handle),
         media_type=grant.content_type,
         headers={
+            "Content-Length": str(size),
             "Content-Disposition": content_disposition(grant.name, grant.content_type),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox",
             "Cache-Control": f"private, max-age={max_age}",
         },
     )
+
+
+async def _chunks(handle: BinaryIO, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(handle.read, size):
+            yield chunk
+    finally:
+        handle.close()
 
 
 async def upload_response(request: Request, blobs: LocalBlobStore, signer: UrlSigner, now: int) -> Response:

@@ -441,3 +441,39 @@ async def test_a_disconnect_whose_bookkeeping_failed_still_ends_in_offline(
     assert flaky.failed and await store.node_connections("node-a", 10) == []
     assert not (await service.active_users("bob", chat_id))[0].online
     assert [d.data["userId"] for d in fanout.events("user_offline")] == ["alice"]
+
+
+class ContactsFailOnce:
+    """contacts() is unavailable once (throttled past its retries), then works."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def contacts(self, user_id: str) -> set[str]:
+        if not self.failed:
+            self.failed = True
+            raise Unavailable("throttled")
+        return await self._store.contacts(user_id)
+
+
+async def test_a_connect_whose_announcement_failed_stays_connected_and_announces_later(
+    store: SqliteStore, fanout: RecordingFanout
+) -> None:
+    """Before: the announcement's failure refused the connection after its record was written,
+    and the user stayed online for good (found by CI's short soak)."""
+    flaky = ContactsFailOnce(store)
+    service = ChatService(flaky, fanout, node_id="node-a", presence_grace_s=0.05)  # type: ignore[arg-type]
+    chat_id = await direct(service)
+    await service.connect("alice", "s1")
+    assert flaky.failed and "alice" in service.viewers.sids_by_user
+    await service.wait_background()
+    (online,) = fanout.events("user_online")
+    assert online.users == ("bob",)
+    await service.disconnect("alice", "s1")
+    await service.wait_offline_checks()
+    await service.wait_background()
+    assert not (await service.active_users("bob", chat_id))[0].online
