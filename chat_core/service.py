@@ -865,18 +865,31 @@ class ChatService:
         """Close the record of a connection whose opening or closing failed (idempotent, retried
         while the store is unavailable), then settle the user offline after the grace period if
         nothing of theirs is left here."""
-        pause = UNDO_RETRY_FIRST_S
-        for _ in range(UNDO_ATTEMPTS):
-            try:
-                remaining = await self.store.close_connection(ref, self._clock())
-            except Unavailable:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, UNDO_RETRY_MAX_S)
-                continue
+
+        async def close() -> None:
+            remaining = await self.store.close_connection(ref, self._clock())
             if remaining == 0 and ref.user_id not in self.viewers.sids_by_user:
                 self._schedule_offline_check(ref.user_id)
-            return
-        log.error("a failed connection's record could not be closed", extra={"sid": ref.connection_id})
+
+        if not await self._retrying(close, pause_first=False):
+            log.error("a failed connection's record could not be closed", extra={"sid": ref.connection_id})
+
+    @staticmethod
+    async def _retrying(work: Callable[[], Awaitable[None]], *, pause_first: bool) -> bool:
+        """Do `work` until the store answers: UNDO_ATTEMPTS tries, backing off from
+        UNDO_RETRY_FIRST_S to UNDO_RETRY_MAX_S (a pause before the first too, when a try was
+        just made). False when every try found the store unavailable."""
+        pause = UNDO_RETRY_FIRST_S
+        for attempt in range(UNDO_ATTEMPTS):
+            if pause_first or attempt > 0:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, UNDO_RETRY_MAX_S)
+            try:
+                await work()
+            except Unavailable:
+                continue
+            return True
+        return False
 
     async def disconnect(self, user_id: str, sid: str) -> None:
         # leave the viewed chats before forgetting the socket: ViewerRegistry.remove_socket drops
@@ -933,16 +946,8 @@ class ChatService:
             self._spawn(self._announce_retrying(announce))
 
     async def _announce_retrying(self, announce: Callable[[], Awaitable[None]]) -> None:
-        pause = UNDO_RETRY_FIRST_S
-        for _ in range(UNDO_ATTEMPTS):
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, UNDO_RETRY_MAX_S)
-            try:
-                await announce()
-                return
-            except Unavailable:
-                continue
-        log.error("a presence change could not be announced")
+        if not await self._retrying(announce, pause_first=True):
+            log.error("a presence change could not be announced")
 
     async def _announce_presence(self, user_id: str, event: str, data: dict[str, object]) -> None:
         """To everyone who shares a chat with the user, except those of a blocked pair with them."""
