@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from .models import Chat, ChatType
+from .models import Chat, ChatType, history_shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,23 @@ class KnownChat:
         blocked = bool(chat.blocked_by)
         return cls(chat.id, chat.type, chat.version, frozenset(chat.members), joined, blocked, chat.title, chat.topic)
 
+    @classmethod
+    def from_notice(cls, data: Mapping[str, Any], version: int) -> KnownChat:
+        """The chat a `chat_updated` member notice carries (`ChatService._publish_chat` builds it:
+        `chat` as members see it, `joinedSeqs`, `blockedBy`)."""
+        shown = data["chat"]
+        joined = {str(user): int(seq) for user, seq in data.get("joinedSeqs", {}).items()}
+        chat_type: ChatType = "direct" if shown["type"] == "direct" else "group"
+        members = frozenset(shown["members"])
+        blocked = bool(data.get("blockedBy"))
+        return cls(shown["id"], chat_type, version, members, joined, blocked, shown.get("title"), shown.get("topic"))
+
     def joined_seq(self, user_id: str) -> int:
         """The seq the user's history starts after (0: the whole history)."""
         return self.joined_seqs.get(user_id, 0)
 
     def can_see(self, user_id: str, seq: int) -> bool:
-        return seq > self.joined_seqs.get(user_id, 0)
+        return history_shows(self.joined_seqs, user_id, seq)
 
 
 class ChatCache:
@@ -49,9 +61,6 @@ class ChatCache:
     def __init__(self, size: int) -> None:
         self._size = size
         self._chats: OrderedDict[str, KnownChat] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._chats)
 
     def get(self, chat_id: str) -> KnownChat | None:
         known = self._chats.get(chat_id)

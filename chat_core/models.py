@@ -173,6 +173,14 @@ class Chat:
             return ()
         return self.admins or self.members[:1]
 
+    def can_see(self, user_id: str, seq: int) -> bool:
+        return history_shows(self.joined_seqs, user_id, seq)
+
+
+def history_shows(joined_seqs: Mapping[str, int], user_id: str, seq: int) -> bool:
+    """Whether a member sees the message at `seq`: their history starts after their joined seq."""
+    return seq > joined_seqs.get(user_id, 0)
+
 
 @dataclass(frozen=True, slots=True)
 class ChatUpdate:

@@ -709,22 +709,11 @@ class ChatService:
         data = notice.data
         shown = data["chat"]
         chat_id = shown["id"]
-        joined = {str(u): int(s) for u, s in data.get("joinedSeqs", {}).items()}
-        known = KnownChat(
-            chat_id,
-            "direct" if shown["type"] == "direct" else "group",
-            notice.version,
-            frozenset(shown["members"]),
-            joined,
-            bool(data.get("blockedBy")),
-            shown.get("title"),
-            shown.get("topic"),
-        )
-        newest = self._chats.learn(known)
+        newest = self._chats.learn(KnownChat.from_notice(data, notice.version))
         if newest.version == notice.version:  # else a newer change reached this node first
             last = shown.get("lastMessage")
             event = {"chat": shown, "change": data["change"]}
-            hidden = [u for u in shown["members"] if last is not None and last["seq"] <= joined.get(u, 0)]
+            hidden = [u for u in shown["members"] if last is not None and not newest.can_see(u, last["seq"])]
             told = [u for u in shown["members"] if u not in hidden]
             if told:
                 self.fanout.to_local_users("chat_updated", event, told)

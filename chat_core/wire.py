@@ -72,7 +72,7 @@ def chat_shared(c: Chat, url_for: UrlFor | None = None, viewer: str | None = Non
     """A chat as every member sees it (`chat_updated`): no unread count. `viewer`: the one user
     it is for; their joined seq hides a last message from before they joined."""
     last = c.last_message
-    if last is not None and viewer is not None and last.seq <= c.joined_seqs.get(viewer, 0):
+    if last is not None and viewer is not None and not c.can_see(viewer, last.seq):
         last = None
     return {
         "id": c.id,
