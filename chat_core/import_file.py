@@ -133,10 +133,7 @@ def _chat_plan(record: dict[str, Any], source: str, line: int, now_ms: int) -> C
     else:
         if not 2 <= len(unique) <= payloads.MAX_GROUP_MEMBERS:
             raise Invalid(f"a group has 2 to {payloads.MAX_GROUP_MEMBERS} different members")
-        if title is not None and (
-            not isinstance(title, str) or not title.strip() or len(title) > payloads.MAX_TITLE_CHARS
-        ):
-            raise Invalid(f"title must be null or a non-blank string of at most {payloads.MAX_TITLE_CHARS} characters")
+        title = payloads.title(title)
         chat_id = group_chat_id(source)
     created = _time(record.get("createdAt"), "createdAt", now_ms)
     read_at = record.get("readAt") or {}

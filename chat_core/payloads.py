@@ -220,7 +220,7 @@ def topic(value: object) -> str | None:
 
 def title(value: object) -> str | None:
     if value is not None and (not isinstance(value, str) or len(value) > MAX_TITLE_CHARS or not value.strip()):
-        raise Invalid(f"title must be a non-blank string of at most {MAX_TITLE_CHARS} characters")
+        raise Invalid(f"title must be null or a non-blank string of at most {MAX_TITLE_CHARS} characters")
     return value
 
 
