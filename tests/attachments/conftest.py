@@ -2,30 +2,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
 from chat_core.attachments.s3_blobs import S3BlobStore
 from chat_core.attachments.signing import UrlSigner
+from tests.support.clock import Clock
 from tests.support.moto_server import use_dummy_aws
 from tests.support.s3_endpoint import S3Endpoint
 
-if TYPE_CHECKING:
-    pass
-
 SECRET = b"attachments-test-secret-0123456789"
-
-
-class Clock:
-    def __init__(self, start_ms: int = 1_790_000_000_000) -> None:
-        self.now = start_ms
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from chat_core.attachments.blobs import BlobInfo, DownloadFile
 from chat_core.attachments.local_blobs import LocalBlobStore
 from chat_core.attachments.signing import UrlSigner
 from chat_core.errors import Forbidden, Invalid, NotFound, TooLarge
-
-from .conftest import Clock
+from tests.support.clock import Clock
 
 DAY_MS = 24 * 3600 * 1000
 

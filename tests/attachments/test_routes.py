@@ -15,9 +15,9 @@ from chat_core.attachments.local_blobs import LocalBlobStore
 from chat_core.attachments.routes import attachment_routes
 from chat_core.attachments.s3_blobs import S3BlobStore
 from chat_core.attachments.signing import UrlSigner
+from tests.support.clock import Clock
 
 from . import imagebytes
-from .conftest import Clock
 
 PNG = imagebytes.png(4, 3)
 

@@ -6,19 +6,9 @@ import pytest
 
 from chat_core.service import ChatService
 from chat_core.stores.sqlite import SqliteStore
+from tests.support.clock import Clock
 
 from .fakes import RecordingFanout
-
-
-class Clock:
-    def __init__(self, start_ms: int = 1_790_000_000_000) -> None:
-        self.now = start_ms
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from chat_core.errors import Forbidden, Invalid, NotFound, RateLimited
 from chat_core.limits import Rate, RateLimiter
 from chat_core.service import ChatService
 from chat_core.stores.sqlite import SqliteStore
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .fakes import RecordingFanout
 
 

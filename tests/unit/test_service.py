@@ -14,8 +14,8 @@ from chat_core.ids import direct_chat_id
 from chat_core.models import AppendResult, ConnectionRef
 from chat_core.service import ChatService
 from chat_core.stores.sqlite import SqliteStore
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .fakes import RecordingFanout
 
 
