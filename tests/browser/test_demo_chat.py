@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.conftest import ARTIFACTS, UI_TIMEOUT_MS, HttpUser, OpenDemo, new_user
 from tests.support.server import ServerProcess
@@ -232,3 +232,53 @@ def test_server_restart_shows_the_banner_then_what_was_missed(
     assert sorted(contents[1:]) == sorted(["written while it was down", "sent while you were away"])
     alice.shot("restart-recovered-alice")
     assert (ARTIFACTS / "restart-banner-alice.png").exists()
+
+
+@pytest.mark.browser
+def test_a_message_written_while_the_chat_opens_goes_once_it_is_open(
+    chat_server: ServerProcess, open_demo: OpenDemo
+) -> None:
+    # GIVEN alice's page whose chat with bob (new: no chat yet) is still being opened: its
+    # join_chat is held back on the way to the server
+    alice_id, bob_id = pair()
+    # (a page opens its chat even while closed: alice's page starts on a chat with someone else)
+    alice = open_demo(alice_id, new_user("carol"), open_chat=False)
+    servers: list[WebSocketRoute] = []
+    held: list[str] = []
+
+    def hold_joins(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        servers.append(server)
+
+        def to_server(frame: str | bytes) -> None:
+            if isinstance(frame, str) and re.match(r'42\d*\["join_chat"', frame):
+                held.append(frame)
+                return
+            server.send(frame)
+
+        ws.on_message(to_server)
+
+    alice.page.route_web_socket(re.compile(r"/socket\.io/"), hold_joins)
+    alice.page.goto(f"{chat_server.url}/?user={alice_id}&peer={bob_id}")
+    alice.wait_connected()
+    for _ in range(200):
+        if held:
+            break
+        alice.page.wait_for_timeout(50)
+    assert held, "the page never asked to join the chat"
+
+    # WHEN alice writes and presses Enter before the chat is open
+    alice.send("typed before it opened")
+    # THEN the composer says it goes once open, and keeps the text (nothing can be sent: the
+    # chat does not exist yet)
+    expect(alice.dialog.get_by_text("Opening the chat… Your message goes as soon as it is open.")).to_be_visible()
+    expect(alice.composer).to_have_value("typed before it opened")
+    expect(alice.message("typed before it opened")).to_have_count(0)
+
+    # WHEN the chat opens, THEN the message is sent and bob gets it
+    for frame in held:
+        servers[-1].send(frame)
+    expect(alice.message("typed before it opened")).to_have_attribute("data-status", re.compile("sent|read"))
+    expect(alice.composer).to_have_value("")
+    bob = open_demo(bob_id, alice_id)
+    expect(bob.message("typed before it opened")).to_be_visible()

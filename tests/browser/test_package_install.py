@@ -298,9 +298,7 @@ def test_two_people_chat_in_an_app_that_installed_the_package(embedding: Embeddi
 
         # WHEN alice writes
         composer.fill(hello)
-        # Send enabled: token fetched, connected, chat opened (until then Enter leaves the text)
-        expect(dialog.get_by_role("button", name="Send", exact=True)).to_be_enabled(timeout=UI_TIMEOUT_MS)
-        composer.press("Enter")
+        composer.press("Enter")  # sent at once, or as soon as the chat is open
 
         # THEN it is sent, bob's badge (onUnreadCountUpdate) counts it, and bob reads it
         expect(message(alice, hello)).to_have_attribute("data-status", re.compile("sent|read"))
@@ -312,7 +310,6 @@ def test_two_people_chat_in_an_app_that_installed_the_package(embedding: Embeddi
         # WHEN bob answers, alice sees it
         bob_composer = bob.get_by_role("dialog").get_by_role("textbox", name="Message")
         bob_composer.fill("Got it, one React and all")
-        expect(bob.get_by_role("dialog").get_by_role("button", name="Send", exact=True)).to_be_enabled()
         bob_composer.press("Enter")
         expect(message(alice, "Got it, one React and all")).to_be_visible()
         with contextlib.suppress(Exception):  # a screenshot is an artifact, never a failure

@@ -146,6 +146,33 @@ describe("ChatModal", () => {
     expect(socket.has("send_message")).toBe(false);
   });
 
+  it("sends a message written while the chat is being opened as soon as it is open", async () => {
+    socket = new FakeSocket();
+    render(<Harness />);
+    await act(async () => {
+      socket.open();
+      await flush();
+    });
+    // join_chat asked, not answered yet: the composer takes text, Enter queues it
+    const input = screen.getByRole("textbox", { name: "Message" });
+    fireEvent.change(input, { target: { value: "quick hello" } });
+    expect(screen.getByRole("button", { name: "Send" }).hasAttribute("disabled")).toBe(false);
+    fireEvent.keyDown(input, { key: "Enter" });
+    expect(socket.has("send_message")).toBe(false);
+    expect(screen.getByText(/Opening the chat… Your message goes as soon as it is open/)).toBeTruthy();
+    expect((input as HTMLTextAreaElement).value).toBe("quick hello");
+    await act(async () => {
+      socket.take("join_chat").ack(null, { ok: true, chat: chat({ lastSeq: 2 }), messages: [msg(1), msg(2)], hasMore: false });
+      await flush();
+    });
+    expect((input as HTMLTextAreaElement).value).toBe("");
+    expect(screen.queryByText(/Opening the chat/)).toBeNull();
+    await act(async () => {
+      await flush();
+    });
+    expect(socket.take("send_message").payload).toMatchObject({ chatId: "c1", content: "quick hello" });
+  });
+
   it("shows the typing indicator and the reconnect banner", async () => {
     await openChat();
     act(() => socket.fire("user_typing", { chatId: "c1", userId: "bob", isTyping: true }));

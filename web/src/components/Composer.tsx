@@ -1,4 +1,4 @@
-import { type FormEvent, type KeyboardEvent, type RefObject, useId, useRef, useState } from "react";
+import { type FormEvent, type KeyboardEvent, type RefObject, useEffect, useId, useRef, useState } from "react";
 import { codePointLength, MAX_CONTENT_CODE_POINTS } from "../chat/protocol";
 import type { UploadStatus } from "../chat/reducer";
 import { fileSizeLabel } from "./format";
@@ -23,7 +23,8 @@ export interface ComposerProps {
   /** Returns false when the message was not taken (the text then stays). */
   onSend: (content: string) => boolean | void;
   onTypingChange?: (isTyping: boolean) => void;
-  /** Nothing can be sent yet (the chat is being opened): the input still takes text. */
+  /** Nothing can be sent yet (the chat is being opened): the input still takes text, and a message
+   * sent meanwhile (Enter, Send) goes as soon as this turns false. */
   disabled?: boolean;
   /** Nothing can be written at all (a blocked chat, a group one was removed from): the input is disabled too. */
   locked?: boolean;
@@ -74,7 +75,12 @@ export function Composer({
   const uploading = attachments.some((a) => a.status === "requesting" || a.status === "uploading");
   const failed = attachments.some((a) => a.status === "failed");
   const ready = attachments.some((a) => a.status === "uploaded");
-  const canSend = !tooLong && !disabled && !uploading && !failed && (!blank || ready);
+  const complete = !tooLong && !uploading && !failed && (!blank || ready);
+  const canSend = complete && !disabled;
+  // Sent while the chat is still being opened: it goes when the chat is open (the text stays
+  // editable until then; what is in the box at that moment is what is sent).
+  const canQueue = complete && !locked && !!notReady;
+  const [queued, setQueued] = useState(false);
   useEscapeKey(inputRef, replyTo ? onCancelReply : null);
 
   const stopTyping = () => {
@@ -84,11 +90,22 @@ export function Composer({
   };
 
   const submit = () => {
+    if (canQueue) {
+      setQueued(true);
+      return;
+    }
     if (!canSend) return;
     if (onSend(text) === false) return;
     setText("");
     stopTyping();
   };
+
+  useEffect(() => {
+    if (!queued || notReady) return;
+    setQueued(false);
+    submit();
+    // submit is this render's: it sends the text in the box now that the chat is open
+  }, [queued, notReady]);
 
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
@@ -116,7 +133,9 @@ export function Composer({
   const remaining = MAX_CONTENT_CODE_POINTS - length;
   const hint = tooLong
     ? `Too long by ${-remaining} characters (limit ${MAX_CONTENT_CODE_POINTS}).`
-    : uploading
+    : queued && notReady && !locked
+      ? "Opening the chat… Your message goes as soon as it is open."
+      : uploading
       ? "Uploading… Send when it is done."
       : remaining <= 200
         ? `${remaining} characters left.`
@@ -217,7 +236,7 @@ export function Composer({
         onKeyDown={onKeyDown}
         onBlur={stopTyping}
       />
-      <button type="submit" className="chat-composer__send" disabled={!canSend}>
+      <button type="submit" className="chat-composer__send" disabled={!(canSend || canQueue)}>
         Send
       </button>
       <p id={`${id}-hint`} className={`chat-composer__hint${tooLong ? " chat-composer__hint--error" : ""}`} aria-live="polite">
