@@ -299,6 +299,7 @@ def bulk_history(probe: Any, chat_id: str, sender: str, count: int) -> None:
     )
 
 
+@pytest.mark.timeout(600)  # every operation once, on moto: took 145 s beside a running soak
 async def test_request_counts_per_operation(open_store: OpenStore, aws: Any, tmp_path: Path) -> None:
     store = await open_store()
     meter = Meter(store, boto3.client("dynamodb"))

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -30,10 +31,11 @@ from tests.unit.fakes import RecordingFanout
 
 from .helpers import bearer, db_snapshot
 
-#: the socket test runs its client's loop only while a call is in flight (hypothesis drives it
-#: between calls), so the client answers no ping in between: on a busy machine the fast test
-#: heartbeat (1 s + 2 s) dropped it mid-run. The Engine.IO defaults leave a minute.
+#: the socket test's client runs on its own thread's loop (`loop` below), so it answers pings
+#: between calls too; the Engine.IO defaults besides, as a browser would meet them
 SERVER_ENV = {"CHAT_PING_INTERVAL_S": "25", "CHAT_PING_TIMEOUT_S": "20"}
+
+T = TypeVar("T")
 
 EVENTS = [
     "join_chat",
@@ -109,21 +111,32 @@ def assert_well_formed_ack(ack: Any) -> None:
 
 @pytest.fixture(scope="module")
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running on its own thread for the module. Hypothesis drives the test from
+    this thread and the database is compared between calls: a loop run only while a call is in
+    flight leaves the client deaf to pings in between, and on a busy machine (CI under load) the
+    server rightly dropped it mid-run (a call timed out, the replay found no connection)."""
     running = asyncio.new_event_loop()
+    thread = threading.Thread(target=running.run_forever, name="fuzz-client-loop", daemon=True)
+    thread.start()
     yield running
+    running.call_soon_threadsafe(running.stop)
+    thread.join(timeout=10)
     running.close()
+
+
+def run(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on the client's loop thread and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(work, loop).result()
 
 
 @pytest.mark.slow
 def test_socket_events_with_arbitrary_json(server: ServerProcess, loop: asyncio.AbstractEventLoop) -> None:
     me, peer = unique("fz"), unique("fzpeer")
     client = Recorder(server.url, server.token(me))
-    loop.run_until_complete(client.connect())
+    run(loop, client.connect())
     try:
-        chat = loop.run_until_complete(client.ok("join_chat", {"recipientId": peer}))["chat"]["id"]
-        loop.run_until_complete(
-            client.ok("send_message", {"chatId": chat, "content": "seed", "clientMessageId": "s"})
-        )
+        chat = run(loop, client.ok("join_chat", {"recipientId": peer}))["chat"]["id"]
+        run(loop, client.ok("send_message", {"chatId": chat, "content": "seed", "clientMessageId": "s"}))
         known = [chat, peer, me, "d_nope"]
 
         @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -134,7 +147,7 @@ def test_socket_events_with_arbitrary_json(server: ServerProcess, loop: asyncio.
         )
         def one(event: str, data: Any, with_data: bool) -> None:
             before = db_snapshot(server.db_path)
-            ack = loop.run_until_complete(client.call(event, data if with_data else None, timeout=10))
+            ack = run(loop, client.call(event, data if with_data else None, timeout=10))
             assert_well_formed_ack(ack)
             if not ack["ok"]:
                 assert db_snapshot(server.db_path) == before, (event, data, ack)
@@ -143,7 +156,7 @@ def test_socket_events_with_arbitrary_json(server: ServerProcess, loop: asyncio.
         one()
         assert not client.of("chat_error"), "every call had an ack callback"
     finally:
-        loop.run_until_complete(client.disconnect())
+        run(loop, client.disconnect())
 
 
 ROUTES = [
