@@ -15,7 +15,7 @@ const getToken = async () => "t";
 
 const createXhr = () => new FakeXhr();
 
-function Harness(props: { isOpen?: boolean; onClose?: () => void; onUnread?: (n: number) => void }) {
+function Harness(props: { isOpen?: boolean; onClose?: () => void; onUnread?: (n: number) => void; recipientId?: string }) {
   const client = useSocketChat({ getToken, socketFactory: factory, createXhr, url: "https://chat.example.com" });
   return (
     <>
@@ -24,8 +24,8 @@ function Harness(props: { isOpen?: boolean; onClose?: () => void; onUnread?: (n:
         client={client}
         isOpen={props.isOpen ?? true}
         onClose={props.onClose ?? (() => undefined)}
-        recipientId="bob"
-        recipientName="Bob"
+        recipientId={props.recipientId ?? "bob"}
+        recipientName={props.recipientId ? undefined : "Bob"}
         currentUserId="alice"
         onUnreadCountUpdate={props.onUnread}
       />
@@ -171,6 +171,13 @@ describe("ChatModal", () => {
       await flush();
     });
     expect(socket.take("send_message").payload).toMatchObject({ chatId: "c1", content: "quick hello" });
+  });
+
+  it("keeps a draft to its conversation: another recipient gets an empty composer", async () => {
+    const view = await openChat();
+    fireEvent.change(screen.getByRole("textbox", { name: "Message" }), { target: { value: "for Bob only" } });
+    view.rerender(<Harness recipientId="carol" />);
+    expect((screen.getByRole("textbox", { name: "Message" }) as HTMLTextAreaElement).value).toBe("");
   });
 
   it("shows the typing indicator and the reconnect banner", async () => {

@@ -369,6 +369,9 @@ export function ChatModalView({
           </p>
         )}
         <Composer
+          // one composer per conversation: a draft, or a message waiting for its chat to open,
+          // never moves to the next chat shown in this modal
+          key={`${chatIdProp ?? ""}\n${recipientId ?? ""}\n${topic ?? ""}`}
           onSend={onSend}
           onTypingChange={onTypingChange}
           disabled={!chatId}
