@@ -943,6 +943,11 @@ class DynamoStore:
                 if not old:
                     raise NotFound("message not found") from None
                 current = message_from(old)
+                if current.change_seq == seq:
+                    # this attempt's own update: applied, its answer lost, and botocore's resend
+                    # found it done (the seq is this call's alone). The state before it is gone:
+                    # a delete replayed so cannot name the attachments it removed
+                    return ChangeResult(current, changed=True)
                 if apply_change(current, change, seq, now_ms) is None:
                     return ChangeResult(current, changed=False)
                 if current.change_seq < seq:  # no rule refused it, yet a condition failed

@@ -23,7 +23,7 @@ from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 from chat_core.errors import Unavailable
 from chat_core.ids import message_id
-from chat_core.models import Chat, ConnectionRef, Message, UnreadEntry
+from chat_core.models import Chat, ConnectionRef, Message, MessageChange, UnreadEntry
 from chat_core.stores.dynamodb import DynamoStore
 from chat_core.stores.dynamodb_schema import LSI1
 from tests.contract.conftest import serialize_moto
@@ -288,6 +288,22 @@ async def test_put_whose_answer_was_lost_and_that_botocore_resent_is_created(
     # the resent put failed its condition on our own item: same seq, so this call created it
     assert sent.created and sent.message == Message(M1, "c1", 1, "alice", "x", "k1", T0)
     assert faults.sent["PutItem"] == 2 and stored(aws) == [(M1, 1)] and last_seq(aws) == 1
+
+
+async def test_change_whose_answer_was_lost_and_that_botocore_resent_is_changed(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    # GIVEN a stored message, and the update of the message (not META's seq) applied but
+    # answered with a 500, so botocore sends it again and its condition fails on our own change
+    store, faults = await faulty(open_store, monkeypatch)
+    await store.append_message("c1", "alice", "x", "k1", T0)
+    faults.fail("UpdateItem", "InternalServerError", times=1, applied=True, when=lambda body: not targets_meta(body))
+    # WHEN alice edits it
+    result = await store.change_message("c1", M1, MessageChange("edit", "alice", content="y"), T0 + 1)
+    # THEN the call reports its change made (the service announces it), at the seq it took
+    assert result.changed and (result.message.content, result.message.change_seq) == ("y", 2)
+    assert faults.injected["UpdateItem"] == 1 and last_seq(aws) == 2
+    assert (await store.get_message("c1", M1)) == result.message
 
 
 async def test_committed_send_whose_retries_were_throttled_is_found_by_the_clients_retry(
