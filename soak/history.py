@@ -3,6 +3,10 @@ injected, and the final state read back from the store. The checker (checker.py)
 
 Times are seconds since the run started (`time.monotonic()` of the runner). A session is one
 Socket.IO connection of one simulated user: `<user>#<n>`.
+
+A message's state after changes (edits, deletes, reactions) is its `changeSeq`, `content`,
+`deleted` flag and reactions, the latter as `((emoji, (userId, ...)), ...)` sorted by emoji with
+sorted user ids (`Reactions`), whatever order the server listed them in.
 """
 
 from __future__ import annotations
@@ -11,9 +15,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 Via = Literal["live", "recovery"]
+ChangeKind = Literal["edit", "delete", "react"]
+Reactions: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
+StateSource = Literal["message_updated", "updates", "messages", "new_message"]
+"""Where a session was given a message's state: the live event, a recovery answer's `updates`
+or `messages`, or a live `new_message` that carried a changed state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,7 @@ class SendTried:
     chat: str
     cmid: str
     valid: bool
+    content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,71 @@ class Delivered:
     sender: str
     cmid: str
     via: Via
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeTried:
+    """One `edit_message`, `delete_message` or `react` request (`ref` names it for its answer).
+
+    content: the edit's new content; emoji and add: the reaction's. expect: None for a change
+    meant to be valid, else the error code the protocol answers it (editing someone else's
+    message: FORBIDDEN; an unknown message id: NOT_FOUND). No answer recorded: it was lost."""
+
+    t: float
+    user: str
+    session: str
+    chat: str
+    message_id: str
+    ref: str
+    kind: ChangeKind
+    content: str | None = None
+    emoji: str | None = None
+    add: bool | None = None
+    expect: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAnswered:
+    """The ack of a change: ok with the message's state it carries, or refused with a code."""
+
+    t: float
+    user: str
+    session: str
+    chat: str
+    message_id: str
+    ref: str
+    ok: bool
+    change_seq: int | None = None
+    content: str | None = None
+    deleted: bool | None = None
+    reactions: Reactions = ()
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSeen:
+    """A message's state a session was given (see StateSource)."""
+
+    t: float
+    user: str
+    session: str
+    chat: str
+    message_id: str
+    seq: int
+    change_seq: int
+    content: str
+    deleted: bool
+    reactions: Reactions
+    source: StateSource
+
+
+@dataclass(frozen=True, slots=True)
+class Resynced:
+    """The session was sent `resync` (its node may have missed fan-out): it recovers."""
+
+    t: float
+    user: str
+    session: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +203,10 @@ Event: TypeAlias = (
     | SendTried
     | SendAnswered
     | Delivered
+    | ChangeTried
+    | ChangeAnswered
+    | ChangeSeen
+    | Resynced
     | UnreadSeen
     | ReadTried
     | ReadAnswered
@@ -142,6 +221,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SendTried,
         SendAnswered,
         Delivered,
+        ChangeTried,
+        ChangeAnswered,
+        ChangeSeen,
+        Resynced,
         UnreadSeen,
         ReadTried,
         ReadAnswered,
@@ -151,13 +234,35 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+def reactions_of(entries: Iterable[tuple[str, Iterable[str]]]) -> Reactions:
+    """Reactions in the history's one order (by emoji, user ids sorted), empty emojis dropped."""
+    return tuple(sorted((emoji, tuple(sorted(users))) for emoji, users in entries if users))
+
+
+def _event_from(kind: str, record: dict[str, Any]) -> Event:
+    if "reactions" in record:  # JSON made the tuples lists
+        record["reactions"] = reactions_of(record["reactions"])
+    return EVENT_TYPES[kind](**record)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
+    """A message as the store holds it at the end. change_seq 0 stands for its own seq (never
+    changed); `changed_at` reads it."""
+
     chat: str
     message_id: str
     seq: int
     sender: str
     cmid: str
+    change_seq: int = 0
+    content: str = ""
+    deleted: bool = False
+    reactions: Reactions = ()
+
+    @property
+    def changed_at(self) -> int:
+        return max(self.seq, self.change_seq)
 
 
 @dataclass(slots=True)
@@ -223,7 +328,7 @@ class History:
                 history.seed = int(record["seed"])
             elif kind == "Final":
                 history.final = FinalState(
-                    stored={c: [StoredMessage(**m) for m in ms] for c, ms in record["stored"].items()},
+                    stored={c: [_stored_from(m) for m in ms] for c, ms in record["stored"].items()},
                     members=record["members"],
                     read_marks={(u, c): s for u, c, s in record["read_marks"]},
                     server_unread={(u, c): n for u, c, n in record["server_unread"]},
@@ -231,11 +336,16 @@ class History:
                     expected_online=set(record["expected_online"]),
                 )
             else:
-                history.events.append(EVENT_TYPES[kind](**record))
+                history.events.append(_event_from(kind, record))
         return history
+
+
+def _stored_from(record: dict[str, Any]) -> StoredMessage:
+    record["reactions"] = reactions_of(record.get("reactions", ()))
+    return StoredMessage(**record)
 
 
 def describe(event: Event) -> str:
     """One line of a history excerpt."""
-    fields = " ".join(f"{k}={v}" for k, v in asdict(event).items() if k != "t")
+    fields = " ".join(f"{k}={v}" for k, v in asdict(event).items() if k != "t" and v is not None)
     return f"{event.t:9.3f}s {type(event).__name__} {fields}"

@@ -18,11 +18,15 @@ from typing import Any
 import httpx
 
 from chat_core.auth import issue_token
+from chat_core.models import Message
 
 from . import faults as fault_schedule
 from .checker import Violation, check
 from .cluster import CLEANUP_INTERVAL_S, PRESENCE_GRACE_S, PRESENCE_TTL_S, TABLE, Cluster
 from .history import (
+    ChangeAnswered,
+    ChangeSeen,
+    ChangeTried,
     Delivered,
     Event,
     FaultInjected,
@@ -32,6 +36,7 @@ from .history import (
     SendTried,
     SessionOpened,
     StoredMessage,
+    reactions_of,
 )
 from .users import Lost, Refused, Session, SimUser
 
@@ -239,9 +244,7 @@ class SoakRun:
                 after = 0
                 while True:
                     page = await store.list_messages(chat_id, before_seq=None, after_seq=after, limit=100)
-                    messages += [
-                        StoredMessage(chat_id, m.id, m.seq, m.sender_id, m.client_message_id) for m in page.messages
-                    ]
+                    messages += [stored_message(m) for m in page.messages]
                     if not page.messages or not page.has_more:
                         break
                     after = page.messages[-1].seq
@@ -297,20 +300,61 @@ class SoakRun:
         return Outcome(self.history, check(self.history), [f.describe() for f in schedule], proxy_counts, self.now())
 
 
+def stored_message(message: Message) -> StoredMessage:
+    """A message read from the store as the final state holds it, with its changes."""
+    return StoredMessage(
+        message.chat_id,
+        message.id,
+        message.seq,
+        message.sender_id,
+        message.client_message_id,
+        message.change_seq,
+        message.content,
+        message.deleted,
+        reactions_of((r.emoji, r.user_ids) for r in message.reactions),
+    )
+
+
 def summary(outcome: Outcome) -> list[str]:
     history = outcome.history
     kinds = Counter(type(e).__name__ for e in history.events)
-    deliveries = Counter(e.via for e in history.events if isinstance(e, Delivered))
-    acked = sum(1 for e in history.events if isinstance(e, SendAnswered) and e.ok)
-    refused = Counter(e.code for e in history.events if isinstance(e, SendAnswered) and not e.ok)
     faults = Counter(e.kind for e in history.events if isinstance(e, FaultInjected) and e.kind != "healed")
-    stored = sum(len(ms) for ms in history.final.stored.values())
     users = len({e.user for e in history.events if isinstance(e, SessionOpened)})
     return [
         f"seed {history.seed}, {outcome.wall_s:.0f} s, {users} users, {len(history.final.members)} chats",
-        f"sends tried {kinds[SendTried.__name__]}, acknowledged {acked}, stored {stored}, refused {dict(refused)}",
-        f"deliveries live {deliveries['live']}, by recovery {deliveries['recovery']}; "
+        _sends_summary(history),
+        f"deliveries live {_deliveries(history, 'live')}, by recovery {_deliveries(history, 'recovery')}; "
         f"sessions {kinds[SessionOpened.__name__]}",
+        _changes_summary(history),
         f"faults injected {sum(faults.values())}: {dict(faults)}",
         f"DynamoDB proxy: {outcome.proxy_counts}",
     ]
+
+
+def _deliveries(history: History, via: str) -> int:
+    return sum(1 for e in history.events if isinstance(e, Delivered) and e.via == via)
+
+
+def _sends_summary(history: History) -> str:
+    tried = sum(1 for e in history.events if isinstance(e, SendTried))
+    acked = sum(1 for e in history.events if isinstance(e, SendAnswered) and e.ok)
+    refused = Counter(e.code for e in history.events if isinstance(e, SendAnswered) and not e.ok)
+    stored = sum(len(ms) for ms in history.final.stored.values())
+    return f"sends tried {tried}, acknowledged {acked}, stored {stored}, refused {dict(refused)}"
+
+
+def _changes_summary(history: History) -> str:
+    """Changes tried (of which meant to be refused), acknowledged, refused by code, lost; the
+    states sessions were given by message_updated and by recovery; messages changed at the end."""
+    tries = [e for e in history.events if isinstance(e, ChangeTried)]
+    answers = [e for e in history.events if isinstance(e, ChangeAnswered)]
+    kinds = Counter(e.kind for e in tries)
+    refused = Counter(e.code for e in answers if not e.ok)
+    lost = len(tries) - len(answers)
+    seen = Counter(e.source for e in history.events if isinstance(e, ChangeSeen))
+    changed = sum(1 for ms in history.final.stored.values() for m in ms if m.changed_at > m.seq)
+    return (
+        f"changes tried {len(tries)} {dict(kinds)} ({sum(1 for e in tries if e.expect)} meant to be refused), "
+        f"acknowledged {sum(1 for e in answers if e.ok)}, refused {dict(refused)}, lost {lost}; "
+        f"states given {dict(seen)}; messages changed in the store {changed}"
+    )
