@@ -478,13 +478,24 @@ def _stored_deletion(message: StoredMessage, attempts: list[ChangeTry]) -> Itera
         yield Violation("changes_stored", text, events)
 
 
+def _last_acked(tries: list[ChangeTry]) -> ChangeTry | None:
+    """The last acknowledged of `tries` (in the order tried), if any."""
+    return next((a for a in reversed(tries) if a.acked), None)
+
+
+def _stored_after(message: StoredMessage, acked: ChangeTry) -> bool:
+    """The stored message's changeSeq is above the one acknowledged to `acked`: only then can a
+    try whose answer was lost explain the stored state (it landed after, under a newer seq)."""
+    answer = acked.answer
+    return answer is not None and message.changed_at > (answer.change_seq or 0)
+
+
 def _stored_content(message: StoredMessage, attempts: list[ChangeTry], original: str | None) -> Iterator[Violation]:
     """Its last acknowledged edit's content, or the original with none; else that of an edit
     whose answer was lost and that landed after the last acknowledged one (a higher seq). An
     original never acknowledged is nothing_unacked's to report."""
     edits = [a for a in attempts if a.tried.kind == "edit" and a.tried.user == message.sender and a.may_have_landed]
-    acked = [a for a in edits if a.acked]
-    last = acked[-1] if acked else None
+    last = _last_acked(edits)
     expected = last.tried.content if last is not None else original
     if expected is None or message.content == expected:
         return
@@ -496,7 +507,7 @@ def _stored_content(message: StoredMessage, attempts: list[ChangeTry], original:
             f"(or original) is {expected!r}, and no edit whose answer was lost set it"
         )
         yield Violation("changes_stored", text, events)
-    elif last is not None and last.answer is not None and message.changed_at <= (last.answer.change_seq or 0):
+    elif last is not None and last.answer is not None and not _stored_after(message, last):
         text = (
             f"{message.message_id} holds a lost edit's content {message.content!r} at changeSeq "
             f"{message.changed_at}, not above its last acknowledged edit's {last.answer.change_seq}"
@@ -513,8 +524,7 @@ def _stored_reactions(message: StoredMessage, attempts: list[ChangeTry]) -> Iter
     for user, emoji in sorted(pairs):
         theirs = [a for a in reacts if a.tried.user == user and a.tried.emoji == emoji]
         present = _reacted(message.reactions, user, emoji)
-        acked = [a for a in theirs if a.acked]
-        last = acked[-1] if acked else None
+        last = _last_acked(theirs)
         expected = bool(last.tried.add) if last is not None else False
         if present == expected:
             continue
@@ -527,7 +537,7 @@ def _stored_reactions(message: StoredMessage, attempts: list[ChangeTry]) -> Iter
                 f"{'present' if expected else 'absent'} (absent if none), and no try with a lost answer says otherwise"
             )
             yield Violation("changes_stored", text, events)
-        elif last is not None and last.answer is not None and message.changed_at <= (last.answer.change_seq or 0):
+        elif last is not None and last.answer is not None and not _stored_after(message, last):
             text = (
                 f"{message.message_id} {state} {user}'s {emoji} as a lost try says, at changeSeq "
                 f"{message.changed_at}, not above their last acknowledged react's {last.answer.change_seq}"
